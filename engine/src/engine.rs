@@ -1,0 +1,1318 @@
+//! The engine: opening a data directory, committing changes, loads, snapshots and compaction.
+//!
+//! # Commit protocol
+//! 1. Data first: segment files are written and fsynced (with their directories).
+//! 2. One manifest record holding all of a commit's ops is appended to the live log and fsynced.
+//!    That fsync is the commit point.
+//! 3. The new in-memory [`Version`] is published (one pointer swap); segments the commit removed
+//!    are marked obsolete and their files deleted when the last snapshot using them is dropped.
+//!
+//! When the log passes [`EngineOptions::log_rotate_bytes`], a new log starting with a checkpoint
+//! is written and fsynced, then `CURRENT` is replaced atomically (write, fsync, rename, fsync
+//! directory), then the old log is deleted.
+//!
+//! Recovery on open: read `CURRENT`, replay its log (cutting an unfinished tail), then delete
+//! every file under `segments/` that the recovered version does not name (uncommitted loads,
+//! imports, compactions, and deletions a crash interrupted) and logs other than the live one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::{CastOptions, cast_with_options, take_record_batch};
+use arrow::util::display::FormatOptions;
+
+use crate::catalog::{Table, Version};
+use crate::distribution::buckets_of;
+use crate::error::{Error, Result};
+use crate::manifest::{
+    self, LogWriter, Op, PartitionDef, RowsetDef, TableDef, TabletDef, TabletRowset,
+};
+use crate::partition::{PartitionDefinition, PartitionValues, Partitioning, Router};
+use crate::segment::{Gc, SegmentMeta, SegmentWriter};
+use crate::storage::{StdStorage, Storage, WritableFile};
+use crate::types::{Column, TableSchema};
+use crate::{Distribution, names};
+
+/// Rows after which a load or compaction starts a new segment file in a tablet.
+pub const SEGMENT_ROWS_MAX: u64 = 4 << 20;
+
+/// Settings for [`Engine::open_with`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The file system; tests pass a [`crate::FaultyStorage`].
+    pub storage: Arc<dyn Storage>,
+    /// Threads that decode segments in a scan and encode them in a load.
+    pub threads: usize,
+    /// Start a new manifest log (with a checkpoint) after this many bytes.
+    pub log_rotate_bytes: u64,
+    /// A tablet with at least this many rowsets is compacted by [`Engine::compact`].
+    pub compaction_min_rowsets: usize,
+    /// Run compaction in a background thread at this interval; `None` runs it only on request.
+    pub compaction_interval: Option<Duration>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            storage: Arc::new(StdStorage),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            log_rotate_bytes: 8 << 20,
+            compaction_min_rowsets: 8,
+            compaction_interval: None,
+        }
+    }
+}
+
+/// A table as a user defines it (`CREATE TABLE`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDefinition {
+    /// Table name.
+    pub name: String,
+    /// Columns; key columns first.
+    pub columns: Vec<Column>,
+    /// Partitioning.
+    pub partitioning: Partitioning,
+    /// Initial partitions (ignored for unpartitioned tables, which get one named like the table).
+    pub partitions: Vec<PartitionDefinition>,
+    /// Bucketing.
+    pub distribution: Distribution,
+    /// `PROPERTIES (...)`, kept as given.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl TableDefinition {
+    /// An unpartitioned table with one bucket.
+    pub fn new(name: impl Into<String>, columns: Vec<Column>) -> TableDefinition {
+        TableDefinition {
+            name: name.into(),
+            columns,
+            partitioning: Partitioning::Unpartitioned,
+            partitions: Vec::new(),
+            distribution: Distribution::hash(Vec::new(), 1),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// A pinned, immutable state of the whole catalog. Cheap to clone; keeps its files alive.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    version: Arc<Version>,
+}
+
+impl std::ops::Deref for Snapshot {
+    type Target = Version;
+    fn deref(&self) -> &Version {
+        &self.version
+    }
+}
+
+impl Snapshot {
+    /// The table, or a typed error naming what is missing.
+    pub fn get_table(&self, db: &str, table: &str) -> Result<&Arc<Table>> {
+        let d = self
+            .database(db)
+            .ok_or_else(|| Error::DatabaseNotFound { name: db.into() })?;
+        d.tables.get(table).ok_or_else(|| Error::TableNotFound {
+            db: db.into(),
+            table: table.into(),
+        })
+    }
+}
+
+/// What a load wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Rows loaded.
+    pub row_count: u64,
+    /// Segment files written.
+    pub segment_count: usize,
+    /// Bytes of those files.
+    pub bytes: u64,
+    /// The version the load became visible in.
+    pub seq: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Tablets compacted.
+    pub tablets: usize,
+    /// Rowsets merged away.
+    pub rowsets_merged: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    storage: Arc<dyn Storage>,
+    options: EngineOptions,
+    current: Mutex<Arc<Version>>,
+    log: Mutex<Option<LogWriter>>,
+    ids: AtomicU64,
+    gc: Arc<Gc>,
+    poisoned: Mutex<Option<String>>,
+    table_locks: Mutex<HashMap<u64, Arc<Mutex<()>>>>,
+    shutdown: Arc<AtomicBool>,
+    _lock: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The storage engine of one data directory. Cheap to clone; all clones share one state.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+const CURRENT: &str = "CURRENT";
+const MANIFEST_DIR: &str = "manifest";
+/// Folder of segment files, relative to the data directory.
+pub const SEGMENTS_DIR: &str = "segments";
+
+impl Engine {
+    /// Opens (creating if needed) the data directory with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Engine> {
+        Engine::open_with(dir, EngineOptions::default())
+    }
+
+    /// Opens (creating if needed) the data directory, recovering from any crash.
+    pub fn open_with(dir: impl AsRef<Path>, options: EngineOptions) -> Result<Engine> {
+        let root = dir.as_ref().to_path_buf();
+        let storage = options.storage.clone();
+        storage.create_dir_all(&root)?;
+        let lock_path = root.join("LOCK");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open", &lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { path: lock_path });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path, e)),
+        }
+        let gc = Arc::new(Gc::new(storage.clone(), root.clone()));
+        let manifest_dir = root.join(MANIFEST_DIR);
+        storage.create_dir_all(&manifest_dir)?;
+        let current_path = root.join(CURRENT);
+        let (version, log) = match storage.file_len(&current_path)? {
+            None => {
+                // A new directory (or one whose first open crashed before CURRENT existed,
+                // so nothing was ever committed).
+                let version = Version {
+                    seq: 0,
+                    next_id: 1,
+                    ..Version::default()
+                };
+                let log = LogWriter::create(
+                    &*storage,
+                    &manifest_dir,
+                    1,
+                    &manifest::checkpoint_of(&version),
+                )?;
+                crate::storage::write_atomic(
+                    &*storage,
+                    &current_path,
+                    &manifest::encode_current(&manifest::log_name(1)),
+                )?;
+                (version, log)
+            }
+            Some(_) => {
+                let bytes = storage.read(&current_path)?;
+                let (name, number) = manifest::decode_current(&current_path, &bytes)?;
+                let log_path = manifest_dir.join(&name);
+                let bytes = storage.read(&log_path)?;
+                let decoded = manifest::decode_log(&log_path, &bytes)?;
+                let mut version = Version::default();
+                let mut first = true;
+                for record in decoded.records {
+                    if first && !matches!(record.ops.first(), Some(Op::Checkpoint { .. })) {
+                        return Err(Error::corrupt(
+                            &log_path,
+                            "log does not start with a checkpoint",
+                        ));
+                    }
+                    first = false;
+                    for op in record.ops {
+                        manifest::apply(&mut version, op, &gc).map_err(|e| {
+                            Error::corrupt(
+                                &log_path,
+                                format!("record {} does not apply: {e}", record.seq),
+                            )
+                        })?;
+                    }
+                    version.seq = record.seq;
+                    version.next_id = version.next_id.max(record.next_id);
+                }
+                if first {
+                    return Err(Error::corrupt(&log_path, "log holds no checkpoint"));
+                }
+                if decoded.valid_len < bytes.len() {
+                    storage.truncate(&log_path, decoded.valid_len as u64)?;
+                }
+                let file = storage.open_append(&log_path)?;
+                let log = LogWriter {
+                    file,
+                    path: log_path,
+                    number,
+                    len: decoded.valid_len as u64,
+                };
+                (version, log)
+            }
+        };
+        remove_orphans(&*storage, &root, &version, &log)?;
+        let ids = AtomicU64::new(version.next_id);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                root,
+                storage,
+                current: Mutex::new(Arc::new(version)),
+                log: Mutex::new(Some(log)),
+                ids,
+                gc,
+                poisoned: Mutex::new(None),
+                table_locks: Mutex::new(HashMap::new()),
+                shutdown,
+                options,
+                _lock: lock,
+            }),
+        };
+        if let Some(interval) = engine.inner.options.compaction_interval {
+            spawn_compactor(Arc::downgrade(&engine.inner), interval);
+        }
+        Ok(engine)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The storage all files go through.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The options the engine was opened with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.inner.options
+    }
+
+    /// Pins the current version: O(1), whatever the data size.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            version: self.current(),
+        }
+    }
+
+    fn current(&self) -> Arc<Version> {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Hands out `n` fresh ids; returns the first.
+    pub fn allocate_ids(&self, n: u64) -> u64 {
+        self.inner.ids.fetch_add(n, Ordering::SeqCst)
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match &*self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&self, cause: &Error) {
+        let mut p = self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if p.is_none() {
+            *p = Some(cause.to_string());
+        }
+    }
+
+    /// Commits `ops` as one atomic change and publishes the new version.
+    ///
+    /// The ops are applied to a copy of the current version first, so an op that does not fit
+    /// (unknown table, overlapping partition) fails before anything is written.
+    pub fn commit(&self, ops: Vec<Op>) -> Result<Snapshot> {
+        self.check_poisoned()?;
+        let mut log_guard = self.inner.log.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_poisoned()?;
+        let Some(log) = log_guard.as_mut() else {
+            return Err(Error::Poisoned {
+                cause: "the manifest log is closed".into(),
+            });
+        };
+        let current = self.current();
+        let mut next = (*current).clone();
+        next.seq += 1;
+        next.next_id = self.inner.ids.load(Ordering::SeqCst);
+        let mut removed = Vec::new();
+        for op in &ops {
+            removed.extend(manifest::apply(&mut next, op.clone(), &self.inner.gc)?);
+        }
+        let record = manifest::Record {
+            seq: next.seq,
+            next_id: next.next_id,
+            ops,
+        };
+        let bytes = manifest::encode_record(&record)?;
+        // The commit point: after a failure here the log's tail is unknown, so the engine
+        // refuses further commits until reopened (recovery then decides what was committed).
+        if let Err(e) = log.file.write_all(&bytes).and_then(|()| log.file.sync()) {
+            self.poison(&e);
+            *log_guard = None;
+            return Err(e);
+        }
+        log.len += bytes.len() as u64;
+        self.inner.gc.mark_obsolete(removed);
+        let next = Arc::new(next);
+        *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
+        if log.len > self.inner.options.log_rotate_bytes
+            && let Err(e) = self.rotate_log(&mut log_guard, &next)
+        {
+            // The commit is durable in the old log; only the rotation failed.
+            self.poison(&e);
+        }
+        Ok(Snapshot { version: next })
+    }
+
+    fn rotate_log(&self, guard: &mut Option<LogWriter>, version: &Version) -> Result<()> {
+        let storage = &*self.inner.storage;
+        let Some(old) = guard.as_ref() else {
+            return Ok(());
+        };
+        let dir = self.inner.root.join(MANIFEST_DIR);
+        let new = LogWriter::create(
+            storage,
+            &dir,
+            old.number + 1,
+            &manifest::checkpoint_of(version),
+        )?;
+        crate::storage::write_atomic(
+            storage,
+            &self.inner.root.join(CURRENT),
+            &manifest::encode_current(&manifest::log_name(new.number)),
+        )?;
+        let old_path = old.path.clone();
+        *guard = Some(new);
+        storage.remove_file(&old_path)
+    }
+
+    // ---- DDL --------------------------------------------------------------------------------
+
+    /// CREATE DATABASE.
+    pub fn create_database(&self, name: &str) -> Result<()> {
+        names::validate("database", name)?;
+        if self.current().databases.contains_key(name) {
+            return Err(Error::DatabaseExists { name: name.into() });
+        }
+        let id = self.allocate_ids(1);
+        self.commit(vec![Op::CreateDatabase {
+            id,
+            name: name.into(),
+        }])?;
+        Ok(())
+    }
+
+    /// DROP DATABASE, with all its tables.
+    pub fn drop_database(&self, name: &str) -> Result<()> {
+        self.commit(vec![Op::DropDatabase { name: name.into() }])?;
+        Ok(())
+    }
+
+    /// CREATE TABLE.
+    pub fn create_table(&self, db: &str, def: TableDefinition) -> Result<()> {
+        let op = self.create_table_op(db, def)?;
+        self.commit(vec![op])?;
+        Ok(())
+    }
+
+    /// Checks a definition and builds the op that creates the (empty) table.
+    pub fn create_table_op(&self, db: &str, def: TableDefinition) -> Result<Op> {
+        names::validate("table", &def.name)?;
+        let snapshot = self.snapshot();
+        let database = snapshot
+            .database(db)
+            .ok_or_else(|| Error::DatabaseNotFound { name: db.into() })?;
+        if database.tables.contains_key(&def.name) {
+            return Err(Error::TableExists { table: def.name });
+        }
+        let schema = TableSchema::new(def.columns.clone())?;
+        let column = crate::partition::partition_column(&def.partitioning, &schema)?;
+        def.distribution.validate(&schema)?;
+        let mut partition_defs = if let Partitioning::Unpartitioned = def.partitioning {
+            vec![PartitionDefinition {
+                name: def.name.clone(),
+                values: PartitionValues::All,
+            }]
+        } else {
+            def.partitions.clone()
+        };
+        let mut bounds: Vec<(String, crate::partition::PartitionBound)> = Vec::new();
+        let mut partitions = Vec::new();
+        for p in partition_defs.drain(..) {
+            names::validate("partition", &p.name)?;
+            if bounds.iter().any(|(n, _)| *n == p.name) {
+                return Err(Error::PartitionExists { partition: p.name });
+            }
+            let bound = crate::partition::resolve_bound(
+                &def.partitioning,
+                column,
+                &p.values,
+                bounds.iter().map(|(_, b)| b),
+            )?;
+            if let Some((other, _)) = bounds.iter().find(|(_, b)| b.overlaps(&bound)) {
+                return Err(Error::PartitionOverlap {
+                    partition: p.name,
+                    existing: other.clone(),
+                    detail: bound.describe(column.map(|c| &c.column_type)),
+                });
+            }
+            partitions.push(self.empty_partition_def(
+                p.name.clone(),
+                bound.to_values(column.map(|c| &c.column_type)),
+                1,
+                def.distribution.buckets,
+            ));
+            bounds.push((p.name, bound));
+        }
+        Ok(Op::CreateTable {
+            db: db.into(),
+            table: TableDef {
+                id: self.allocate_ids(1),
+                name: def.name,
+                columns: def.columns,
+                partitioning: def.partitioning,
+                distribution: def.distribution,
+                properties: def.properties,
+                partitions,
+            },
+        })
+    }
+
+    fn empty_partition_def(
+        &self,
+        name: String,
+        values: PartitionValues,
+        version: u64,
+        buckets: u32,
+    ) -> PartitionDef {
+        PartitionDef {
+            id: self.allocate_ids(1),
+            name,
+            values,
+            version,
+            tablets: (0..buckets)
+                .map(|_| TabletDef {
+                    id: self.allocate_ids(1),
+                    rowsets: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// DROP TABLE.
+    pub fn drop_table(&self, db: &str, table: &str) -> Result<()> {
+        self.commit(vec![Op::DropTable {
+            db: db.into(),
+            table: table.into(),
+        }])?;
+        Ok(())
+    }
+
+    /// ALTER TABLE ... ADD PARTITION.
+    pub fn add_partition(&self, db: &str, table: &str, def: PartitionDefinition) -> Result<()> {
+        names::validate("partition", &def.name)?;
+        let snapshot = self.snapshot();
+        let t = snapshot.get_table(db, table)?;
+        if t.partition(&def.name).is_some() {
+            return Err(Error::PartitionExists {
+                partition: def.name,
+            });
+        }
+        if let Partitioning::Unpartitioned = t.partitioning {
+            return Err(Error::InvalidDefinition(format!(
+                "table {table} is not partitioned"
+            )));
+        }
+        let column = t.partition_column();
+        let bound = crate::partition::resolve_bound(
+            &t.partitioning,
+            column,
+            &def.values,
+            t.partitions.iter().map(|p| &p.bound),
+        )?;
+        let column_type = column.map(|c| &c.column_type);
+        if let Some(other) = t.partitions.iter().find(|p| p.bound.overlaps(&bound)) {
+            return Err(Error::PartitionOverlap {
+                partition: def.name,
+                existing: other.name.clone(),
+                detail: bound.describe(column_type),
+            });
+        }
+        let partition = self.empty_partition_def(
+            def.name,
+            bound.to_values(column_type),
+            1,
+            t.distribution.buckets,
+        );
+        self.commit(vec![Op::PutPartition {
+            db: db.into(),
+            table: table.into(),
+            partition,
+        }])?;
+        Ok(())
+    }
+
+    /// ALTER TABLE ... DROP PARTITION.
+    pub fn drop_partition(&self, db: &str, table: &str, partition: &str) -> Result<()> {
+        self.commit(vec![Op::DropPartition {
+            db: db.into(),
+            table: table.into(),
+            partition: partition.into(),
+        }])?;
+        Ok(())
+    }
+
+    /// TRUNCATE TABLE, of the named partitions or (with `None`) all of them.
+    pub fn truncate_table(
+        &self,
+        db: &str,
+        table: &str,
+        partitions: Option<&[String]>,
+    ) -> Result<()> {
+        let snapshot = self.snapshot();
+        let t = snapshot.get_table(db, table)?;
+        if let Some(names) = partitions {
+            for name in names {
+                if t.partition(name).is_none() {
+                    return Err(Error::PartitionNotFound {
+                        table: table.into(),
+                        partition: name.clone(),
+                    });
+                }
+            }
+        }
+        let column_type = t.partition_column().map(|c| c.column_type);
+        let ops = t
+            .partitions
+            .iter()
+            .filter(|p| partitions.is_none_or(|names| names.contains(&p.name)))
+            .map(|p| {
+                let mut def = self.empty_partition_def(
+                    p.name.clone(),
+                    p.bound.to_values(column_type.as_ref()),
+                    p.version + 1,
+                    t.distribution.buckets,
+                );
+                def.id = p.id;
+                Op::PutPartition {
+                    db: db.into(),
+                    table: table.into(),
+                    partition: def,
+                }
+            })
+            .collect();
+        self.commit(ops)?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) a small system record kept in the manifest.
+    pub fn put_meta(&self, key: &str, value: Option<String>) -> Result<()> {
+        self.commit(vec![Op::PutMeta {
+            key: key.into(),
+            value,
+        }])?;
+        Ok(())
+    }
+
+    /// Serialises loads and compactions of one table.
+    fn table_lock(&self, table_id: u64) -> Arc<Mutex<()>> {
+        self.inner
+            .table_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(table_id)
+            .or_default()
+            .clone()
+    }
+
+    // ---- Loads ------------------------------------------------------------------------------
+
+    /// Appends batches to a table, atomically: every row becomes visible in one new version, or
+    /// (on any error, including a row that fits no partition) none does and no file remains.
+    pub fn load<I>(&self, db: &str, table: &str, batches: I) -> Result<LoadReport>
+    where
+        I: IntoIterator<Item = RecordBatch>,
+    {
+        self.load_results(db, table, batches.into_iter().map(Ok))
+    }
+
+    /// Like [`Engine::load`], for a stream of batches that may fail (a file being read).
+    pub fn load_results<I>(&self, db: &str, table: &str, batches: I) -> Result<LoadReport>
+    where
+        I: IntoIterator<Item = Result<RecordBatch>>,
+    {
+        self.check_poisoned()?;
+        let snapshot = self.snapshot();
+        let t = snapshot.get_table(db, table)?.clone();
+        let lock = self.table_lock(t.id);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer = LoadWriter::new(self, &t);
+        let result = writer.write_all(batches);
+        let rowsets = match result.and_then(|()| writer.finish()) {
+            Ok(rowsets) => rowsets,
+            Err(e) => {
+                writer.discard();
+                return Err(e);
+            }
+        };
+        let row_count = rowsets
+            .iter()
+            .map(|r| r.rowset.segments.iter().map(|s| s.row_count).sum::<u64>())
+            .sum();
+        let segment_count = rowsets.iter().map(|r| r.rowset.segments.len()).sum();
+        let bytes = rowsets
+            .iter()
+            .map(|r| r.rowset.segments.iter().map(|s| s.size).sum::<u64>())
+            .sum();
+        let paths: Vec<PathBuf> = rowsets
+            .iter()
+            .flat_map(|r| {
+                r.rowset
+                    .segments
+                    .iter()
+                    .map(|s| self.inner.root.join(&s.path))
+            })
+            .collect();
+        if rowsets.is_empty() {
+            return Ok(LoadReport {
+                row_count: 0,
+                segment_count: 0,
+                bytes: 0,
+                seq: snapshot.seq,
+            });
+        }
+        let committed = self.commit(vec![Op::AddRowsets {
+            db: db.into(),
+            table: table.into(),
+            rowsets,
+        }]);
+        match committed {
+            Ok(s) => Ok(LoadReport {
+                row_count,
+                segment_count,
+                bytes,
+                seq: s.seq,
+            }),
+            Err(e) => {
+                if !matches!(e, Error::Poisoned { .. }) && !self.is_poisoned() {
+                    for p in paths {
+                        let _ = self.inner.storage.remove_file(&p);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn is_poisoned(&self) -> bool {
+        self.check_poisoned().is_err()
+    }
+
+    // ---- Compaction ---------------------------------------------------------------------------
+
+    /// Merges the rowsets of every tablet of the table that has at least
+    /// [`EngineOptions::compaction_min_rowsets`] of them into one rowset.
+    pub fn compact(&self, db: &str, table: &str) -> Result<CompactionReport> {
+        self.compact_with(db, table, self.inner.options.compaction_min_rowsets)
+    }
+
+    /// [`Engine::compact`] with an explicit threshold (2 compacts every tablet with 2+ rowsets).
+    pub fn compact_with(
+        &self,
+        db: &str,
+        table: &str,
+        min_rowsets: usize,
+    ) -> Result<CompactionReport> {
+        self.check_poisoned()?;
+        let snapshot = self.snapshot();
+        let t = snapshot.get_table(db, table)?.clone();
+        let mut report = CompactionReport::default();
+        for p in &t.partitions {
+            for tablet in &p.tablets {
+                if tablet.rowsets.len() < min_rowsets.max(2) {
+                    continue;
+                }
+                let lock = self.table_lock(t.id);
+                let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                let rowset_id = self.allocate_ids(1);
+                let mut segments = Vec::new();
+                let mut writer: Option<SegmentWriter> = None;
+                let result = (|| -> Result<()> {
+                    for rowset in &tablet.rowsets {
+                        for segment in &rowset.segments {
+                            for batch in segment.reader(None, 64 * 1024)? {
+                                let batch = batch?;
+                                if writer.is_none() {
+                                    let rel = segment_path(
+                                        t.id,
+                                        p.id,
+                                        tablet.id,
+                                        rowset_id,
+                                        segments.len(),
+                                    );
+                                    writer = Some(SegmentWriter::create(
+                                        &*self.inner.storage,
+                                        &self.inner.root,
+                                        rel,
+                                        &t.schema,
+                                    )?);
+                                }
+                                if let Some(w) = writer.as_mut() {
+                                    w.write(&batch)?;
+                                    if w.row_count() >= SEGMENT_ROWS_MAX
+                                        && let Some(w) = writer.take()
+                                    {
+                                        segments.push(w.finish(&t.schema)?);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if let Some(w) = writer.take() {
+                        segments.push(w.finish(&t.schema)?);
+                    }
+                    sync_parent_dirs(&*self.inner.storage, &self.inner.root, &segments)
+                })();
+                let cleanup = |segments: &[SegmentMeta], writer: Option<SegmentWriter>| {
+                    for s in segments {
+                        let _ = self
+                            .inner
+                            .storage
+                            .remove_file(&self.inner.root.join(&s.path));
+                    }
+                    if let Some(w) = writer {
+                        let _ = self.inner.storage.remove_file(w.path());
+                    }
+                };
+                if let Err(e) = result {
+                    cleanup(&segments, writer.take());
+                    return Err(e);
+                }
+                let op = Op::ReplaceRowsets {
+                    db: db.into(),
+                    table: table.into(),
+                    partition_id: p.id,
+                    tablet_id: tablet.id,
+                    removed: tablet.rowsets.iter().map(|r| r.id).collect(),
+                    added: RowsetDef {
+                        id: rowset_id,
+                        segments: segments.clone(),
+                    },
+                };
+                match self.commit(vec![op]) {
+                    Ok(_) => {
+                        report.tablets += 1;
+                        report.rowsets_merged += tablet.rowsets.len();
+                    }
+                    // The table changed underneath (dropped, truncated): nothing to do here.
+                    Err(Error::TableNotFound { .. })
+                    | Err(Error::PartitionNotFound { .. })
+                    | Err(Error::InvalidDefinition(_)) => cleanup(&segments, None),
+                    Err(e) => {
+                        if !self.is_poisoned() {
+                            cleanup(&segments, None);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Compacts every table of every database.
+    pub fn compact_all(&self) -> Result<CompactionReport> {
+        let snapshot = self.snapshot();
+        let mut total = CompactionReport::default();
+        for d in snapshot.databases.values() {
+            for t in d.tables.values() {
+                match self.compact(&d.name, &t.name) {
+                    Ok(r) => {
+                        total.tablets += r.tablets;
+                        total.rowsets_merged += r.rowsets_merged;
+                    }
+                    Err(Error::TableNotFound { .. } | Error::DatabaseNotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    // ---- Imports (restores) -------------------------------------------------------------------
+
+    /// Starts an import: files written through it are deleted unless [`Import::commit`] names
+    /// them in a successful commit.
+    pub fn begin_import(&self) -> Import {
+        Import {
+            engine: self.clone(),
+            files: Vec::new(),
+            committed: false,
+        }
+    }
+}
+
+/// The relative path of a segment file.
+pub fn segment_path(
+    table_id: u64,
+    partition_id: u64,
+    tablet_id: u64,
+    rowset_id: u64,
+    index: usize,
+) -> String {
+    format!("{SEGMENTS_DIR}/{table_id}/{partition_id}/{tablet_id}/{rowset_id}_{index}.parquet")
+}
+
+fn sync_parent_dirs(storage: &dyn Storage, root: &Path, segments: &[SegmentMeta]) -> Result<()> {
+    let mut dirs: Vec<PathBuf> = segments
+        .iter()
+        .filter_map(|s| root.join(&s.path).parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        storage.sync_dir(&dir)?;
+        // New directories must be durable in their parents too.
+        let mut d = dir.as_path();
+        while let Some(parent) = d.parent() {
+            if !parent.starts_with(root) || parent == root {
+                break;
+            }
+            storage.sync_dir(parent)?;
+            d = parent;
+        }
+    }
+    Ok(())
+}
+
+/// Files being imported into the engine (by a restore); removed on drop unless committed.
+#[derive(Debug)]
+pub struct Import {
+    engine: Engine,
+    files: Vec<PathBuf>,
+    committed: bool,
+}
+
+impl Import {
+    /// Creates a segment file at `relative` (from [`segment_path`]) for the caller to fill and
+    /// fsync.
+    pub fn create_file(&mut self, relative: &str) -> Result<Box<dyn WritableFile>> {
+        let path = self.engine.inner.root.join(relative);
+        if let Some(dir) = path.parent() {
+            self.engine.inner.storage.create_dir_all(dir)?;
+        }
+        self.files.push(path.clone());
+        self.engine.inner.storage.create(&path)
+    }
+
+    /// Makes the imported files' directories durable, then commits `ops` atomically.
+    pub fn commit(mut self, ops: Vec<Op>) -> Result<Snapshot> {
+        let root = self.engine.inner.root.clone();
+        let mut dirs: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for dir in &dirs {
+            self.engine.inner.storage.sync_dir(dir)?;
+            let mut d = dir.as_path();
+            while let Some(parent) = d.parent() {
+                if !parent.starts_with(&root) || parent == root {
+                    break;
+                }
+                self.engine.inner.storage.sync_dir(parent)?;
+                d = parent;
+            }
+        }
+        let result = self.engine.commit(ops);
+        if result.is_ok() || self.engine.is_poisoned() {
+            // Committed, or unknown: recovery on reopen decides and removes orphans.
+            self.committed = true;
+        }
+        result
+    }
+
+    /// The engine imported into.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for Import {
+    fn drop(&mut self) {
+        if !self.committed {
+            for f in &self.files {
+                let _ = self.engine.inner.storage.remove_file(f);
+            }
+        }
+    }
+}
+
+/// Deletes files no committed state names: segment files, logs other than the live one, and
+/// temporary files of interrupted writes.
+fn remove_orphans(
+    storage: &dyn Storage,
+    root: &Path,
+    version: &Version,
+    log: &LogWriter,
+) -> Result<()> {
+    let mut live: HashSet<String> = HashSet::new();
+    for d in version.databases.values() {
+        for t in d.tables.values() {
+            for p in &t.partitions {
+                live.extend(p.segments().map(|s| s.meta.path.clone()));
+            }
+        }
+    }
+    remove_unlisted(storage, root, SEGMENTS_DIR, &live)?;
+    let manifest_dir = root.join(MANIFEST_DIR);
+    for entry in storage.list_dir(&manifest_dir)? {
+        if manifest_dir.join(&entry.name) != log.path {
+            storage.remove_file(&manifest_dir.join(&entry.name))?;
+        }
+    }
+    storage.remove_file(&root.join("CURRENT.tmp"))?;
+    Ok(())
+}
+
+/// Removes files under `root/relative` not in `live`, and directories left empty. Returns
+/// whether the directory is now empty.
+fn remove_unlisted(
+    storage: &dyn Storage,
+    root: &Path,
+    relative: &str,
+    live: &HashSet<String>,
+) -> Result<bool> {
+    let dir = root.join(relative);
+    let mut empty = true;
+    for entry in storage.list_dir(&dir)? {
+        let rel = format!("{relative}/{}", entry.name);
+        if entry.is_dir {
+            if remove_unlisted(storage, root, &rel, live)? {
+                storage.remove_dir_all(&root.join(&rel))?;
+            } else {
+                empty = false;
+            }
+        } else if live.contains(&rel) {
+            empty = false;
+        } else {
+            storage.remove_file(&root.join(&rel))?;
+        }
+    }
+    Ok(empty)
+}
+
+fn spawn_compactor(inner: Weak<Inner>, interval: Duration) {
+    let shutdown = match inner.upgrade() {
+        Some(i) => i.shutdown.clone(),
+        None => return,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("shale-compaction".into())
+        .spawn(move || {
+            while !shutdown.load(Ordering::SeqCst) {
+                std::thread::sleep(interval.min(Duration::from_millis(200)));
+                let Some(inner) = inner.upgrade() else { return };
+                let engine = Engine { inner };
+                // Errors are retried at the next interval; a poisoned engine stops compacting.
+                if engine.compact_all().is_err() && engine.is_poisoned() {
+                    return;
+                }
+            }
+        });
+    // Without a thread, compaction still runs on request.
+    drop(spawned);
+}
+
+/// Splits a load's batches by partition and bucket and writes one rowset per touched tablet.
+struct LoadWriter<'a> {
+    engine: &'a Engine,
+    table: Arc<Table>,
+    router: Router,
+    partition_column: Option<usize>,
+    distribution_columns: Vec<usize>,
+    /// Per (partition index, bucket): the tablet's rowset id, its open writer and finished files.
+    tablets: HashMap<(usize, u32), TabletState>,
+    rows_seen: u64,
+}
+
+struct TabletState {
+    rowset_id: u64,
+    writer: Option<SegmentWriter>,
+    finished: Vec<SegmentMeta>,
+}
+
+impl<'a> LoadWriter<'a> {
+    fn new(engine: &'a Engine, table: &Arc<Table>) -> LoadWriter<'a> {
+        let schema = &table.schema;
+        LoadWriter {
+            engine,
+            table: table.clone(),
+            router: Router::new(table.partitions.iter().map(|p| &p.bound)),
+            partition_column: table.partitioning.column().and_then(|c| schema.index_of(c)),
+            distribution_columns: table
+                .distribution
+                .columns
+                .iter()
+                .filter_map(|c| schema.index_of(c))
+                .collect(),
+            tablets: HashMap::new(),
+            rows_seen: 0,
+        }
+    }
+
+    fn write_all<I: IntoIterator<Item = Result<RecordBatch>>>(&mut self, batches: I) -> Result<()> {
+        for batch in batches {
+            let batch = conform(&self.table, batch?)?;
+            if batch.num_rows() > 0 {
+                self.write_batch(&batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let rows = batch.num_rows();
+        let partition_of = match self.partition_column {
+            None => vec![0u32; rows],
+            Some(i) => {
+                let keys = batch.column(i);
+                self.router.route(keys.as_ref()).map_err(|value| {
+                    let column = &self.table.schema.columns()[i];
+                    Error::NoPartitionForValue {
+                        table: self.table.name.clone(),
+                        column: column.name.clone(),
+                        value: value
+                            .map(|v| v.to_literal(&column.column_type))
+                            .unwrap_or_else(|| "NULL".into()),
+                    }
+                })?
+            }
+        };
+        if self.table.partitions.is_empty() {
+            return Err(Error::NoPartitionForValue {
+                table: self.table.name.clone(),
+                column: self.table.partitioning.column().unwrap_or("").into(),
+                value: "any value (the table has no partitions)".into(),
+            });
+        }
+        let dist: Vec<&dyn Array> = self
+            .distribution_columns
+            .iter()
+            .map(|i| batch.column(*i).as_ref())
+            .collect();
+        let buckets = self.table.distribution.buckets;
+        let bucket_of = buckets_of(&dist, rows, buckets, self.rows_seen);
+        self.rows_seen += rows as u64;
+        // Group row indices by (partition, bucket) with one counting pass.
+        let mut groups: BTreeMap<(usize, u32), Vec<u32>> = BTreeMap::new();
+        for row in 0..rows {
+            groups
+                .entry((partition_of[row] as usize, bucket_of[row]))
+                .or_default()
+                .push(row as u32);
+        }
+        let single = groups.len() == 1;
+        for (key, indices) in groups {
+            let part = if single {
+                batch.clone()
+            } else {
+                take_record_batch(batch, &UInt32Array::from(indices))?
+            };
+            self.write_tablet(key, &part)?;
+        }
+        Ok(())
+    }
+
+    fn write_tablet(&mut self, key: (usize, u32), batch: &RecordBatch) -> Result<()> {
+        let engine = self.engine;
+        let table = &self.table;
+        let state = self.tablets.entry(key).or_insert_with(|| TabletState {
+            rowset_id: engine.allocate_ids(1),
+            writer: None,
+            finished: Vec::new(),
+        });
+        if state.writer.is_none() {
+            let partition = &table.partitions[key.0];
+            let tablet = &partition.tablets[key.1 as usize];
+            let rel = segment_path(
+                table.id,
+                partition.id,
+                tablet.id,
+                state.rowset_id,
+                state.finished.len(),
+            );
+            state.writer = Some(SegmentWriter::create(
+                &*engine.inner.storage,
+                &engine.inner.root,
+                rel,
+                &table.schema,
+            )?);
+        }
+        if let Some(w) = state.writer.as_mut() {
+            w.write(batch)?;
+            if w.row_count() >= SEGMENT_ROWS_MAX
+                && let Some(w) = state.writer.take()
+            {
+                state.finished.push(w.finish(&table.schema)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<TabletRowset>> {
+        let mut out = Vec::new();
+        let mut keys: Vec<(usize, u32)> = self.tablets.keys().copied().collect();
+        keys.sort();
+        for key in keys {
+            let Some(state) = self.tablets.get_mut(&key) else {
+                continue;
+            };
+            if let Some(w) = state.writer.take() {
+                state.finished.push(w.finish(&self.table.schema)?);
+            }
+            let partition = &self.table.partitions[key.0];
+            out.push(TabletRowset {
+                partition_id: partition.id,
+                tablet_id: partition.tablets[key.1 as usize].id,
+                rowset: RowsetDef {
+                    id: state.rowset_id,
+                    segments: state.finished.clone(),
+                },
+            });
+        }
+        let all: Vec<SegmentMeta> = out.iter().flat_map(|r| r.rowset.segments.clone()).collect();
+        sync_parent_dirs(&*self.engine.inner.storage, &self.engine.inner.root, &all)?;
+        Ok(out)
+    }
+
+    /// Removes every file this load wrote.
+    fn discard(&mut self) {
+        let storage = &self.engine.inner.storage;
+        for state in self.tablets.values_mut() {
+            if let Some(w) = state.writer.take() {
+                let path = w.path().to_path_buf();
+                drop(w);
+                let _ = storage.remove_file(&path);
+            }
+            for s in state.finished.drain(..) {
+                let _ = storage.remove_file(&self.engine.inner.root.join(&s.path));
+            }
+        }
+    }
+}
+
+/// Checks a batch against the table schema (same column names in order, NOT NULL respected)
+/// and casts columns whose Arrow type differs but converts without loss.
+fn conform(table: &Table, batch: RecordBatch) -> Result<RecordBatch> {
+    let schema = &table.schema;
+    let mismatch = |detail: String| Error::SchemaMismatch {
+        table: table.name.clone(),
+        detail,
+    };
+    if batch.num_columns() != schema.columns().len() {
+        return Err(mismatch(format!(
+            "the batch has {} columns, the table {}",
+            batch.num_columns(),
+            schema.columns().len()
+        )));
+    }
+    let options = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for ((field, array), column) in batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .zip(schema.columns())
+    {
+        if !field.name().eq_ignore_ascii_case(&column.name) {
+            return Err(mismatch(format!(
+                "column {} is named {}, expected {}",
+                columns.len() + 1,
+                field.name(),
+                column.name
+            )));
+        }
+        let target = column.column_type.arrow_type();
+        let array = if array.data_type() == &target {
+            array.clone()
+        } else {
+            cast_with_options(array, &target, &options).map_err(|e| {
+                mismatch(format!(
+                    "column {} has type {}, which does not convert to {}: {e}",
+                    column.name,
+                    array.data_type(),
+                    column.column_type
+                ))
+            })?
+        };
+        if !column.nullable && array.null_count() > 0 {
+            return Err(mismatch(format!(
+                "column {} is NOT NULL but got NULL",
+                column.name
+            )));
+        }
+        if let crate::types::ColumnType::Char(n) | crate::types::ColumnType::Varchar(n) =
+            column.column_type
+            && let Some(strings) = arrow::array::AsArray::as_string_opt::<i32>(array.as_ref())
+            && let Some(long) = strings.iter().flatten().find(|s| s.len() > n as usize)
+        {
+            return Err(Error::InvalidValue {
+                value: long.chars().take(64).collect(),
+                column_type: column.column_type.to_string(),
+                reason: format!("longer than {n} bytes (column {})", column.name),
+            });
+        }
+        columns.push(array);
+    }
+    Ok(RecordBatch::try_new(
+        schema.arrow_schema().clone(),
+        columns,
+    )?)
+}
