@@ -1,0 +1,480 @@
+//! The engine's behaviour as a user relies on it: DDL, loads, partitions, snapshots, scans,
+//! compaction, persistence.
+
+mod common;
+
+use common::*;
+use shale_engine::*;
+
+fn setup() -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    engine.create_database("db").unwrap();
+    engine
+        .create_table("db", sales_definition("sales"))
+        .unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn loads_route_rows_to_partitions_and_buckets() {
+    let (_dir, engine) = setup();
+    let report = engine
+        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..300)])
+        .unwrap();
+    assert_eq!(report.row_count, 300);
+    let snap = engine.snapshot();
+    let t = snap.get_table("db", "sales").unwrap();
+    let counts: Vec<u64> = t.partitions.iter().map(|p| p.row_count()).collect();
+    assert_eq!(counts, vec![100, 100, 100]);
+    for p in &t.partitions {
+        assert_eq!(p.version, 2, "one load bumps the visible version");
+        assert_eq!(p.tablets.len(), 4);
+        assert!(
+            p.tablets.iter().all(|tb| tb.rowsets.len() == 1),
+            "rows spread over every bucket"
+        );
+    }
+    assert_eq!(
+        scan_all(&engine, &snap, "db", "sales"),
+        (0..300).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_row_that_fits_no_partition_refuses_the_whole_load_and_leaves_no_file() {
+    let (dir, engine) = setup();
+    engine
+        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..10)])
+        .unwrap();
+    let before = segment_files(dir.path());
+    let good = sales_batch(&engine, "db", "sales", 100..120);
+    let mut bad = sales_batch(&engine, "db", "sales", 0..3);
+    // day = 45 is beyond the last partition [20, 30).
+    let columns: Vec<_> = bad
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 1 {
+                std::sync::Arc::new(arrow::array::Int32Array::from(vec![1, 45, 2]))
+                    as arrow::array::ArrayRef
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    bad = arrow::array::RecordBatch::try_new(bad.schema(), columns).unwrap();
+    let err = engine.load("db", "sales", [good, bad]).unwrap_err();
+    assert!(
+        matches!(&err, Error::NoPartitionForValue { value, column, .. } if value == "45" && column == "day"),
+        "{err}"
+    );
+    assert_eq!(
+        segment_files(dir.path()),
+        before,
+        "no file of the refused load remains"
+    );
+    assert_eq!(
+        scan_all(&engine, &engine.snapshot(), "db", "sales").len(),
+        10
+    );
+}
+
+#[test]
+fn snapshots_see_exactly_their_version_while_the_table_changes() {
+    let (dir, engine) = setup();
+    engine
+        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..90)])
+        .unwrap();
+    let before = engine.snapshot();
+    engine
+        .load(
+            "db",
+            "sales",
+            [sales_batch(&engine, "db", "sales", 90..180)],
+        )
+        .unwrap();
+    let middle = engine.snapshot();
+    engine.drop_partition("db", "sales", "p0").unwrap();
+    engine.compact_with("db", "sales", 2).unwrap();
+    engine
+        .truncate_table("db", "sales", Some(&["p1".to_string()]))
+        .unwrap();
+    assert_eq!(
+        scan_all(&engine, &before, "db", "sales"),
+        (0..90).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        scan_all(&engine, &middle, "db", "sales"),
+        (0..180).collect::<Vec<_>>()
+    );
+    let now = scan_all(&engine, &engine.snapshot(), "db", "sales");
+    assert_eq!(now, (0..180).filter(|i| i % 30 >= 20).collect::<Vec<_>>());
+    // Files of dropped/compacted data stay while snapshots use them, then go.
+    let held = segment_files(dir.path()).len();
+    drop(before);
+    drop(middle);
+    let after = segment_files(dir.path());
+    assert!(after.len() < held);
+    assert_eq!(after, referenced_files(&engine.snapshot()));
+}
+
+#[test]
+fn snapshot_cost_does_not_depend_on_size() {
+    // O(1): a snapshot is one Arc clone; holding 10,000 of them copies nothing.
+    let (dir, engine) = setup();
+    engine
+        .load(
+            "db",
+            "sales",
+            [sales_batch(&engine, "db", "sales", 0..1000)],
+        )
+        .unwrap();
+    let files = segment_files(dir.path());
+    let snaps: Vec<Snapshot> = (0..10_000).map(|_| engine.snapshot()).collect();
+    assert_eq!(segment_files(dir.path()), files);
+    assert!(snaps.iter().all(|s| s.seq == snaps[0].seq));
+}
+
+#[test]
+fn state_survives_reopen_and_a_second_open_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = Engine::open(dir.path()).unwrap();
+        engine.create_database("db").unwrap();
+        engine
+            .create_table("db", sales_definition("sales"))
+            .unwrap();
+        engine
+            .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..50)])
+            .unwrap();
+        engine.put_meta("user/alice", Some("{}".into())).unwrap();
+        assert!(matches!(
+            Engine::open(dir.path()),
+            Err(Error::Locked { .. })
+        ));
+    }
+    let engine = Engine::open(dir.path()).unwrap();
+    let snap = engine.snapshot();
+    assert_eq!(
+        scan_all(&engine, &snap, "db", "sales"),
+        (0..50).collect::<Vec<_>>()
+    );
+    assert_eq!(snap.meta.get("user/alice").map(String::as_str), Some("{}"));
+    // Ids keep increasing across reopen.
+    engine
+        .create_table("db", sales_definition("other"))
+        .unwrap();
+    let snap = engine.snapshot();
+    assert_ne!(
+        snap.get_table("db", "other").unwrap().id,
+        snap.get_table("db", "sales").unwrap().id
+    );
+}
+
+#[test]
+fn log_rotation_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EngineOptions {
+        log_rotate_bytes: 4096,
+        ..EngineOptions::default()
+    };
+    {
+        let engine = Engine::open_with(dir.path(), options.clone()).unwrap();
+        engine.create_database("db").unwrap();
+        engine
+            .create_table("db", sales_definition("sales"))
+            .unwrap();
+        for i in 0..20 {
+            engine
+                .load(
+                    "db",
+                    "sales",
+                    [sales_batch(&engine, "db", "sales", i * 10..i * 10 + 10)],
+                )
+                .unwrap();
+        }
+    }
+    let logs = std::fs::read_dir(dir.path().join("manifest"))
+        .unwrap()
+        .count();
+    assert_eq!(logs, 1, "old logs are removed after rotation");
+    let engine = Engine::open_with(dir.path(), options).unwrap();
+    assert_eq!(
+        scan_all(&engine, &engine.snapshot(), "db", "sales"),
+        (0..200).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn predicates_prune_partitions_and_segments_and_filter_rows() {
+    let (_dir, engine) = setup();
+    for i in 0..3 {
+        engine
+            .load(
+                "db",
+                "sales",
+                [sales_batch(&engine, "db", "sales", i * 100..i * 100 + 100)],
+            )
+            .unwrap();
+    }
+    let snap = engine.snapshot();
+    let options = ScanOptions {
+        predicates: vec![Predicate::Lt("day".into(), Value::Int(10))],
+        ..ScanOptions::default()
+    };
+    let stream = engine.scan(&snap, "db", "sales", options.clone()).unwrap();
+    assert_eq!(stream.segments_scanned, 12, "only p0's 4 tablets x 3 loads");
+    assert_eq!(stream.segments_pruned, 24);
+    drop(stream);
+    let ids = scan_ids(&engine, &snap, "db", "sales", options);
+    assert_eq!(ids, (0..300).filter(|i| i % 30 < 10).collect::<Vec<_>>());
+    // min/max pruning on a non-partition column: ids 0..100 are only in the first load.
+    let options = ScanOptions {
+        predicates: vec![Predicate::Between(
+            "id".into(),
+            Value::Int(5),
+            Value::Int(7),
+        )],
+        ..ScanOptions::default()
+    };
+    let stream = engine.scan(&snap, "db", "sales", options.clone()).unwrap();
+    assert!(stream.segments_scanned <= 12, "{}", stream.segments_scanned);
+    drop(stream);
+    assert_eq!(
+        scan_ids(&engine, &snap, "db", "sales", options),
+        vec![5, 6, 7]
+    );
+    let options = ScanOptions {
+        predicates: vec![
+            Predicate::In("region".into(), vec![Value::Str("r1".into())]),
+            Predicate::Ge("id".into(), Value::Int(290)),
+        ],
+        projection: Some(vec![0, 2]),
+        ..ScanOptions::default()
+    };
+    assert_eq!(
+        scan_ids(&engine, &snap, "db", "sales", options),
+        vec![291, 296]
+    );
+}
+
+#[test]
+fn partitions_are_checked_added_and_dropped() {
+    let (_dir, engine) = setup();
+    let err = engine
+        .add_partition(
+            "db",
+            "sales",
+            PartitionDefinition {
+                name: "px".into(),
+                values: PartitionValues::Range {
+                    lower: Some("25".into()),
+                    upper: Some("35".into()),
+                },
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::PartitionOverlap { ref existing, .. } if existing == "p2"),
+        "{err}"
+    );
+    let err = engine
+        .add_partition(
+            "db",
+            "sales",
+            PartitionDefinition {
+                name: "p1".into(),
+                values: PartitionValues::LessThan(Some("50".into())),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::PartitionExists { .. }), "{err}");
+    engine
+        .add_partition(
+            "db",
+            "sales",
+            PartitionDefinition {
+                name: "p3".into(),
+                values: PartitionValues::LessThan(None),
+            },
+        )
+        .unwrap();
+    engine
+        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..5)])
+        .unwrap();
+    let snap = engine.snapshot();
+    let t = snap.get_table("db", "sales").unwrap();
+    assert_eq!(
+        t.partition("p3").unwrap().bound,
+        PartitionBound::Range {
+            lower: Some(30),
+            upper: None
+        }
+    );
+    assert!(matches!(
+        engine.drop_partition("db", "sales", "nope"),
+        Err(Error::PartitionNotFound { .. })
+    ));
+}
+
+#[test]
+fn list_partitions_route_by_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    engine.create_database("db").unwrap();
+    let mut def = sales_definition("t");
+    def.partitioning = Partitioning::List {
+        column: "region".into(),
+    };
+    def.partitions = vec![
+        PartitionDefinition {
+            name: "a".into(),
+            values: PartitionValues::In(vec!["r0".into(), "r1".into()]),
+        },
+        PartitionDefinition {
+            name: "b".into(),
+            values: PartitionValues::In(vec!["r2".into(), "r3".into(), "r4".into()]),
+        },
+    ];
+    engine.create_table("db", def.clone()).unwrap();
+    engine
+        .load("db", "t", [sales_batch(&engine, "db", "t", 0..50)])
+        .unwrap();
+    let snap = engine.snapshot();
+    let t = snap.get_table("db", "t").unwrap();
+    assert_eq!(t.partition("a").unwrap().row_count(), 20);
+    assert_eq!(t.partition("b").unwrap().row_count(), 30);
+    def.name = "t2".into();
+    def.partitions[1].values = PartitionValues::In(vec!["r1".into()]);
+    assert!(matches!(
+        engine.create_table("db", def),
+        Err(Error::PartitionOverlap { .. })
+    ));
+}
+
+#[test]
+fn schema_mismatch_and_bad_definitions_are_typed_errors() {
+    let (_dir, engine) = setup();
+    let batch = arrow::array::RecordBatch::try_from_iter(vec![(
+        "x",
+        std::sync::Arc::new(arrow::array::Int32Array::from(vec![1])) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    assert!(matches!(
+        engine.load("db", "sales", [batch]),
+        Err(Error::SchemaMismatch { .. })
+    ));
+    assert!(matches!(
+        engine.load("db", "nope", Vec::new()),
+        Err(Error::TableNotFound { .. })
+    ));
+    assert!(matches!(
+        engine.create_table("db", sales_definition("sales")),
+        Err(Error::TableExists { .. })
+    ));
+    assert!(matches!(
+        engine.create_table("db", sales_definition("../evil")),
+        Err(Error::InvalidName { .. })
+    ));
+    let mut def = sales_definition("f");
+    def.partitioning = Partitioning::Range {
+        column: "amount".into(),
+    };
+    assert!(matches!(
+        engine.create_table("db", def),
+        Err(Error::InvalidDefinition(_))
+    ));
+}
+
+#[test]
+fn compaction_merges_rowsets_and_keeps_rows() {
+    let (_dir, engine) = setup();
+    for i in 0..5 {
+        engine
+            .load(
+                "db",
+                "sales",
+                [sales_batch(&engine, "db", "sales", i * 60..i * 60 + 60)],
+            )
+            .unwrap();
+    }
+    let report = engine.compact_with("db", "sales", 2).unwrap();
+    assert_eq!(report.tablets, 12);
+    let snap = engine.snapshot();
+    for p in &snap.get_table("db", "sales").unwrap().partitions {
+        assert!(p.tablets.iter().all(|t| t.rowsets.len() == 1));
+    }
+    assert_eq!(
+        scan_all(&engine, &snap, "db", "sales"),
+        (0..300).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn every_column_type_round_trips() {
+    use arrow::array::*;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    engine.create_database("db").unwrap();
+    let types = [
+        "BOOLEAN",
+        "TINYINT",
+        "SMALLINT",
+        "INT",
+        "BIGINT",
+        "LARGEINT",
+        "FLOAT",
+        "DOUBLE",
+        "DECIMAL(10,2)",
+        "CHAR(4)",
+        "VARCHAR(8)",
+        "STRING",
+        "DATE",
+        "DATETIME",
+    ];
+    let columns: Vec<Column> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Column::new(format!("c{i}"), t.parse().unwrap()))
+        .collect();
+    engine
+        .create_table("db", TableDefinition::new("all", columns))
+        .unwrap();
+    let schema = engine
+        .snapshot()
+        .get_table("db", "all")
+        .unwrap()
+        .schema
+        .arrow_schema()
+        .clone();
+    // Build each column from text through Arrow's cast, as the SQL layer does.
+    let texts = [
+        "true",
+        "-8",
+        "300",
+        "70000",
+        "9000000000",
+        "12345678901234567890",
+        "1.5",
+        "2.25",
+        "12.34",
+        "abcd",
+        "hello",
+        "any length",
+        "2025-06-30",
+        "2025-06-30 12:00:01",
+    ];
+    let arrays: Vec<ArrayRef> = texts
+        .iter()
+        .zip(schema.fields())
+        .map(|(t, f)| {
+            arrow::compute::cast(&StringArray::from(vec![Some(*t), None]), f.data_type()).unwrap()
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema, arrays).unwrap();
+    engine.load("db", "all", [batch.clone()]).unwrap();
+    let got = scan_batch(&engine, &engine.snapshot(), "db", "all");
+    assert_eq!(got, batch);
+}
