@@ -26,8 +26,12 @@ fn fault_every_operation(name: &str, step: impl Fn(&Engine) -> Result<()>) {
     let prepare = |dir: &std::path::Path, storage: &FaultyStorage| {
         let engine = open_faulty(dir, storage);
         engine.create_database("db").unwrap();
-        engine.create_table("db", sales_definition("sales")).unwrap();
-        engine.load("db", "sales", [sales_batch(&engine, "db", "sales", 0..40)]).unwrap();
+        engine
+            .create_table("db", sales_definition("sales"))
+            .unwrap();
+        engine
+            .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..40)])
+            .unwrap();
         engine
     };
     let dir = tempfile::tempdir().unwrap();
@@ -61,16 +65,23 @@ fn fault_every_operation(name: &str, step: impl Fn(&Engine) -> Result<()>) {
                 if let Err(e) = &result {
                     let text = e.to_string();
                     assert!(
-                        text.contains(dir.path().to_str().unwrap()) || matches!(e, Error::Poisoned { .. }),
+                        text.contains(dir.path().to_str().unwrap())
+                            || matches!(e, Error::Poisoned { .. }),
                         "{name}: op {n} {kind:?}: error names no path: {text}"
                     );
                 }
             }
             // Whatever happened, the committed state is intact and visible.
             let now = scan_all(&engine, &engine.snapshot(), "db", "sales");
-            assert!(now == before || now == expected_after, "{name}: op {n} {kind:?}: mixed state");
+            assert!(
+                now == before || now == expected_after,
+                "{name}: op {n} {kind:?}: mixed state"
+            );
             if result.is_ok() {
-                assert_eq!(now, expected_after, "{name}: op {n} {kind:?}: Ok but rows missing");
+                assert_eq!(
+                    now, expected_after,
+                    "{name}: op {n} {kind:?}: Ok but rows missing"
+                );
             }
             drop(engine);
             let engine = Engine::open(dir.path()).unwrap();
@@ -81,9 +92,16 @@ fn fault_every_operation(name: &str, step: impl Fn(&Engine) -> Result<()>) {
                 "{name}: op {n} {kind:?}: reopened into a mixed state"
             );
             if result.is_ok() {
-                assert_eq!(reopened, expected_after, "{name}: op {n} {kind:?}: acknowledged change lost");
+                assert_eq!(
+                    reopened, expected_after,
+                    "{name}: op {n} {kind:?}: acknowledged change lost"
+                );
             }
-            assert_eq!(segment_files(dir.path()), referenced_files(&snap), "{name}: op {n} {kind:?}: orphans");
+            assert_eq!(
+                segment_files(dir.path()),
+                referenced_files(&snap),
+                "{name}: op {n} {kind:?}: orphans"
+            );
         }
     }
 }
@@ -91,7 +109,9 @@ fn fault_every_operation(name: &str, step: impl Fn(&Engine) -> Result<()>) {
 #[test]
 fn a_fault_at_any_operation_of_a_load_loses_nothing() {
     fault_every_operation("load", |engine| {
-        engine.load("db", "sales", [sales_batch(engine, "db", "sales", 40..100)]).map(|_| ())
+        engine
+            .load("db", "sales", [sales_batch(engine, "db", "sales", 40..100)])
+            .map(|_| ())
     });
 }
 
@@ -109,7 +129,9 @@ fn a_failed_manifest_fsync_poisons_the_engine_until_reopened() {
     let storage = FaultyStorage::new();
     let engine = open_faulty(dir.path(), &storage);
     engine.create_database("db").unwrap();
-    engine.create_table("db", sales_definition("sales")).unwrap();
+    engine
+        .create_table("db", sales_definition("sales"))
+        .unwrap();
     storage.arm(None);
     engine.create_database("probe").unwrap();
     let ops = storage.log();
@@ -118,11 +140,15 @@ fn a_failed_manifest_fsync_poisons_the_engine_until_reopened() {
     let err = engine.create_database("x").unwrap_err();
     assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
     storage.arm(None);
-    let err = engine.load("db", "sales", [sales_batch(&engine, "db", "sales", 0..5)]).unwrap_err();
+    let err = engine
+        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..5)])
+        .unwrap_err();
     assert!(matches!(err, Error::Poisoned { .. }), "{err}");
     drop(engine);
     let engine = Engine::open(dir.path()).unwrap();
-    engine.load("db", "sales", [sales_batch(&engine, "db", "sales", 0..5)]).unwrap();
+    engine
+        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..5)])
+        .unwrap();
 }
 
 fn flip(path: &std::path::Path, offset_from_end: usize) {
@@ -142,9 +168,17 @@ fn populated() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     engine.create_database("db").unwrap();
-    engine.create_table("db", sales_definition("sales")).unwrap();
+    engine
+        .create_table("db", sales_definition("sales"))
+        .unwrap();
     for i in 0..3 {
-        engine.load("db", "sales", [sales_batch(&engine, "db", "sales", i * 50..i * 50 + 50)]).unwrap();
+        engine
+            .load(
+                "db",
+                "sales",
+                [sales_batch(&engine, "db", "sales", i * 50..i * 50 + 50)],
+            )
+            .unwrap();
     }
     dir
 }
@@ -196,7 +230,10 @@ fn a_corrupt_manifest_record_is_a_typed_error_never_a_silent_loss() {
     let mut bytes = std::fs::read(&log).unwrap();
     bytes[0] = b'X';
     std::fs::write(&log, &bytes).unwrap();
-    assert!(matches!(Engine::open(dir.path()), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        Engine::open(dir.path()),
+        Err(Error::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -213,10 +250,19 @@ fn a_torn_manifest_tail_is_an_unfinished_commit_and_is_cut() {
     std::fs::write(&log, &torn).unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     assert_eq!(scan_all(&engine, &engine.snapshot(), "db", "sales"), rows);
-    engine.load("db", "sales", [sales_batch(&engine, "db", "sales", 500..510)]).unwrap();
+    engine
+        .load(
+            "db",
+            "sales",
+            [sales_batch(&engine, "db", "sales", 500..510)],
+        )
+        .unwrap();
     drop(engine);
     let engine = Engine::open(dir.path()).unwrap();
-    assert_eq!(scan_all(&engine, &engine.snapshot(), "db", "sales").len(), rows.len() + 10);
+    assert_eq!(
+        scan_all(&engine, &engine.snapshot(), "db", "sales").len(),
+        rows.len() + 10
+    );
 }
 
 #[test]
@@ -234,7 +280,10 @@ fn a_corrupt_or_truncated_segment_is_reported_never_read() {
             _ => truncate(&victim, 0),
         }
         let mut saw_error = None;
-        for batch in engine.scan(&snap, "db", "sales", ScanOptions::default()).unwrap() {
+        for batch in engine
+            .scan(&snap, "db", "sales", ScanOptions::default())
+            .unwrap()
+        {
             if let Err(e) = batch {
                 saw_error = Some(e);
             }
