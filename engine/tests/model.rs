@@ -111,6 +111,13 @@ fn run(steps: Vec<Step>) {
     let e = |engine: &Option<Engine>| engine.clone().unwrap();
     e(&engine).create_database("db").unwrap();
     let mut model: Model = BTreeMap::new();
+    for t in 0..3 {
+        let name = format!("t{t}");
+        e(&engine)
+            .create_table("db", definition(&name, &[0, 1, 2]))
+            .unwrap();
+        model.insert(name, (vec![0, 1, 2], Vec::new()));
+    }
     let mut held: Vec<(Snapshot, Model)> = Vec::new();
     let mut next_id: i64 = 0;
     for step in steps {
@@ -161,7 +168,7 @@ fn run(steps: Vec<Step>) {
                 next_id += rows as i64;
                 let days: Vec<i32> = ids
                     .iter()
-                    .map(|i| ((i * 7 + spread as i64) % 60) as i32)
+                    .map(|i| ((spread as i64 % 40 + i % 8) % 60) as i32)
                     .collect();
                 let Ok(t) = eng.snapshot().get_table("db", &name).cloned() else {
                     assert!(!model.contains_key(&name));
@@ -236,7 +243,7 @@ fn run(steps: Vec<Step>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 200, ..ProptestConfig::default() })]
     #[test]
     fn engine_matches_the_model(steps in proptest::collection::vec(step(), 1..40)) {
         run(steps);
