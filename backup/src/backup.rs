@@ -1,0 +1,407 @@
+//! The BACKUP job: checks at submission, then PENDING → SNAPSHOTING (pin one engine snapshot)
+//! → UPLOAD_SNAPSHOT (lock the repository, clear a partial folder) → UPLOADING (copy data files
+//! not yet in the repository, verifying their hashes) → SAVE_META (`meta.json`) → UPLOAD_INFO
+//! (the info file, which commits the snapshot) → FINISHED.
+//!
+//! Invariant: if the job does not finish, its snapshot folder is removed (info file first), so
+//! nothing is listed OK and the name can be reused. Data files it added stay until a sweep;
+//! they are complete, hash-checked files, harmless to later backups.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use shale_engine::Table;
+
+use crate::error::{BackupError, Result};
+use crate::format::*;
+use crate::job::{JobKind, JobRecord, JobState};
+use crate::repository::{self, RepositoryDef};
+use crate::service::{Inner, JobCtx, parse_timeout, timestamp_of};
+
+/// A checked BACKUP request.
+#[derive(Debug)]
+pub(crate) struct BackupPlan {
+    db: String,
+    snapshot: String,
+    repository: RepositoryDef,
+    /// Empty = the whole database.
+    tables: Vec<(String, Option<Vec<String>>)>,
+    timeout_secs: u64,
+    create_time_ms: i64,
+    objects: String,
+}
+
+impl BackupPlan {
+    pub(crate) fn record(&self, id: u64) -> JobRecord {
+        JobRecord {
+            id,
+            kind: JobKind::Backup,
+            db: self.db.clone(),
+            snapshot: self.snapshot.clone(),
+            repository: self.repository.name.clone(),
+            timestamp: Some(timestamp_of(self.create_time_ms)),
+            objects: self.objects.clone(),
+            state: JobState::Pending,
+            create_time_ms: self.create_time_ms,
+            meta_prepared_time_ms: None,
+            snapshot_finished_time_ms: None,
+            transfer_finished_time_ms: None,
+            finished_time_ms: None,
+            timeout_secs: self.timeout_secs,
+            status: "[OK]".into(),
+            allow_load: false,
+            replication_num: 0,
+            files_done: 0,
+            files_total: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            bytes_written: 0,
+        }
+    }
+}
+
+/// Checks a BACKUP request against StarRocks' rules.
+pub(crate) fn prepare(
+    inner: &Inner,
+    db: &str,
+    snapshot: &str,
+    repository: &str,
+    tables: Vec<(String, Option<Vec<String>>)>,
+    properties: BTreeMap<String, String>,
+) -> Result<BackupPlan> {
+    shale_engine::names::validate("snapshot", snapshot)?;
+    shale_engine::names::validate("repository", repository)?;
+    shale_engine::names::validate("database", db)?;
+    let unknown: Vec<String> = properties
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "type" | "timeout"))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(BackupError::UnknownBackupProperties { keys: unknown });
+    }
+    let incremental = match properties.get("type") {
+        None => false,
+        Some(t) if t.eq_ignore_ascii_case("FULL") => false,
+        Some(t) if t.eq_ignore_ascii_case("INCREMENTAL") => true,
+        Some(t) => return Err(BackupError::InvalidBackupType { value: t.clone() }),
+    };
+    let timeout_secs = parse_timeout(properties.get("timeout"))?;
+    let repo = inner.repository(repository)?;
+    if repo.read_only {
+        return Err(BackupError::RepositoryReadOnly {
+            name: repository.into(),
+        });
+    }
+    let engine_snapshot = inner.engine.snapshot();
+    let database = engine_snapshot
+        .database(db)
+        .ok_or_else(|| shale_engine::Error::DatabaseNotFound { name: db.into() })?;
+    let mut seen = BTreeSet::new();
+    for (t, partitions) in &tables {
+        let table = database
+            .tables
+            .get(t)
+            .ok_or_else(|| shale_engine::Error::TableNotFound {
+                db: db.into(),
+                table: t.clone(),
+            })?;
+        if !seen.insert(t.clone()) {
+            return Err(BackupError::DuplicatedTable { table: t.clone() });
+        }
+        for p in partitions.iter().flatten() {
+            if table.partition(p).is_none() {
+                return Err(BackupError::PartitionNotFound {
+                    table: t.clone(),
+                    partition: p.clone(),
+                });
+            }
+        }
+    }
+    let root = repo.root();
+    if repository::snapshot_committed(&**inner.engine.storage(), &root, snapshot)?
+        || inner.backup_running(repository, snapshot)
+    {
+        if incremental {
+            return Err(BackupError::IncrementalUnsupported);
+        }
+        return Err(BackupError::SnapshotExists {
+            name: snapshot.into(),
+        });
+    }
+    let names: Vec<(String, Option<Vec<String>>)> = if tables.is_empty() {
+        database.tables.keys().map(|t| (t.clone(), None)).collect()
+    } else {
+        tables.clone()
+    };
+    let objects = names
+        .iter()
+        .map(|(t, p)| match p {
+            Some(p) => format!("[{db}.{t} PARTITION ({})]", p.join(", ")),
+            None => format!("[{db}.{t}]"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(BackupPlan {
+        db: db.into(),
+        snapshot: snapshot.into(),
+        repository: repo,
+        tables,
+        timeout_secs,
+        create_time_ms: now_ms(),
+        objects,
+    })
+}
+
+/// A data file to put into the repository.
+struct Upload {
+    source: PathBuf,
+    file: FileMeta,
+}
+
+/// Runs the job on a worker.
+pub(crate) fn run(ctx: &JobCtx, plan: BackupPlan) -> Result<()> {
+    ctx.enter(JobState::Pending)?;
+    ctx.enter(JobState::Snapshoting)?;
+    // One engine snapshot for every table: one point in time. Holding it keeps its files alive.
+    let pinned = ctx.inner.engine.snapshot();
+    let database =
+        pinned
+            .database(&plan.db)
+            .ok_or_else(|| shale_engine::Error::DatabaseNotFound {
+                name: plan.db.clone(),
+            })?;
+    let selected: Vec<(&Table, Option<&Vec<String>>)> =
+        if plan.tables.is_empty() {
+            database.tables.values().map(|t| (&**t, None)).collect()
+        } else {
+            let mut out = Vec::new();
+            for (name, partitions) in &plan.tables {
+                let t = database.tables.get(name).ok_or_else(|| {
+                    shale_engine::Error::TableNotFound {
+                        db: plan.db.clone(),
+                        table: name.clone(),
+                    }
+                })?;
+                out.push((&**t, partitions.as_ref()));
+            }
+            out
+        };
+    let mut uploads: BTreeMap<String, Upload> = BTreeMap::new();
+    let mut tables = Vec::new();
+    let mut objects = BTreeMap::new();
+    let (mut file_count, mut data_bytes, mut row_count) = (0u64, 0u64, 0u64);
+    for (table, partitions) in selected {
+        let def = shale_engine::manifest::table_to_def(table);
+        let mut parts = Vec::new();
+        for p in &def.partitions {
+            if let Some(wanted) = partitions
+                && !wanted.contains(&p.name)
+            {
+                continue;
+            }
+            parts.push(p);
+        }
+        if let Some(wanted) = partitions
+            && let Some(missing) = wanted.iter().find(|w| !parts.iter().any(|p| &p.name == *w))
+        {
+            return Err(BackupError::PartitionNotFound {
+                table: table.name.clone(),
+                partition: missing.clone(),
+            });
+        }
+        let mut partition_metas = Vec::new();
+        for p in parts {
+            let mut tablets = Vec::new();
+            for tablet in &p.tablets {
+                let mut rowsets = Vec::new();
+                for rowset in &tablet.rowsets {
+                    let mut files = Vec::new();
+                    for s in &rowset.segments {
+                        if !is_hash(&s.hash) {
+                            return Err(BackupError::corrupt(
+                                ctx.inner.engine.data_dir().join(&s.path),
+                                format!("invalid content hash {:?} in the manifest", s.hash),
+                            ));
+                        }
+                        let file = FileMeta {
+                            path: data_path(&s.hash),
+                            hash: s.hash.clone(),
+                            size: s.size,
+                            rows: s.row_count,
+                            crc32c: s.crc32c,
+                            stats: s.stats.clone(),
+                        };
+                        file_count += 1;
+                        data_bytes += s.size;
+                        row_count += s.row_count;
+                        uploads.entry(s.hash.clone()).or_insert_with(|| Upload {
+                            source: ctx.inner.engine.data_dir().join(&s.path),
+                            file: file.clone(),
+                        });
+                        files.push(file);
+                    }
+                    rowsets.push(RowsetMeta { files });
+                }
+                tablets.push(TabletMeta { rowsets });
+            }
+            partition_metas.push(PartitionMeta {
+                name: p.name.clone(),
+                values: p.values.clone(),
+                version: p.version,
+                tablets,
+            });
+        }
+        objects.insert(
+            table.name.clone(),
+            partition_metas.iter().map(|p| p.name.clone()).collect(),
+        );
+        tables.push(TableMeta {
+            name: def.name,
+            columns: def.columns,
+            partitioning: def.partitioning,
+            distribution: def.distribution,
+            properties: def.properties,
+            partitions: partition_metas,
+        });
+    }
+    let meta = SnapshotMeta {
+        format_version: FORMAT_VERSION,
+        snapshot: plan.snapshot.clone(),
+        database: plan.db.clone(),
+        engine_seq: pinned.seq,
+        tables,
+    };
+    ctx.job
+        .files_total
+        .store(uploads.len() as u64, Ordering::Relaxed);
+    ctx.job.bytes_total.store(
+        uploads.values().map(|u| u.file.size).sum(),
+        Ordering::Relaxed,
+    );
+    ctx.stamp(|r, now| r.snapshot_finished_time_ms = Some(now));
+
+    ctx.enter(JobState::UploadSnapshot)?;
+    let repo_lock = ctx.inner.repository_lock(&plan.repository.name);
+    let _guard = ctx.lock_repository(&repo_lock)?;
+    let storage = ctx.storage();
+    let root = plan.repository.root();
+    let dir = snapshot_dir(&root, &plan.snapshot);
+    if repository::snapshot_committed(storage, &root, &plan.snapshot)? {
+        return Err(BackupError::SnapshotExists {
+            name: plan.snapshot.clone(),
+        });
+    }
+    let timestamp = timestamp_of(plan.create_time_ms);
+    let result = upload(
+        ctx,
+        &plan,
+        &root,
+        &dir,
+        &uploads,
+        &meta,
+        objects,
+        &timestamp,
+        (file_count, data_bytes, row_count),
+    );
+    if result.is_err() {
+        // Info file first: from here on the snapshot cannot be listed OK.
+        let _ = storage.remove_file(&dir.join(info_file_name(&timestamp)));
+        let _ = storage.remove_dir_all(&dir);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn upload(
+    ctx: &JobCtx,
+    plan: &BackupPlan,
+    root: &Path,
+    dir: &Path,
+    uploads: &BTreeMap<String, Upload>,
+    meta: &SnapshotMeta,
+    objects: BTreeMap<String, Vec<String>>,
+    timestamp: &str,
+    (file_count, data_bytes, row_count): (u64, u64, u64),
+) -> Result<()> {
+    let storage = ctx.storage();
+    // A folder without an info file is a failed or interrupted backup's leftover.
+    storage.remove_dir_all(dir)?;
+    storage.create_dir_all(dir)?;
+    storage.create_dir_all(&root.join(DATA_DIR))?;
+
+    ctx.enter(JobState::Uploading)?;
+    let chunk = ctx.inner.options.chunk_bytes;
+    for u in uploads.values() {
+        let target = root.join(&u.file.path);
+        if storage.file_len(&target)? == Some(u.file.size) {
+            // Already in the repository (an earlier snapshot has it): reference only.
+            ctx.job.bytes_done.fetch_add(u.file.size, Ordering::Relaxed);
+            ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
+            ctx.check()?;
+            continue;
+        }
+        let parent = target
+            .parent()
+            .ok_or_else(|| BackupError::corrupt(&target, "data path has no parent"))?;
+        storage.create_dir_all(parent)?;
+        let tmp = parent.join(format!("{}.parquet.tmp{}", u.file.hash, ctx.id()));
+        let copied = (|| -> Result<()> {
+            let mut out = storage.create(&tmp)?;
+            let mut reader = storage.open_read(&u.source)?;
+            let got = repository::copy_hashed(
+                &mut *reader,
+                Some(&mut *out),
+                &u.source,
+                chunk,
+                &|| ctx.check(),
+                &ctx.job.bytes_done,
+            )?;
+            // The local file must be what the manifest says: a corrupt segment stops here.
+            repository::check_copied(&u.source, &got, &u.file)?;
+            out.sync()?;
+            drop(out);
+            storage.rename(&tmp, &target)?;
+            storage.sync_dir(parent)?;
+            Ok(())
+        })();
+        if let Err(e) = copied {
+            let _ = storage.remove_file(&tmp);
+            return Err(e);
+        }
+        ctx.job
+            .bytes_written
+            .fetch_add(u.file.size, Ordering::Relaxed);
+        ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
+    }
+    ctx.stamp(|r, now| r.transfer_finished_time_ms = Some(now));
+
+    ctx.enter(JobState::SaveMeta)?;
+    let meta_path = dir.join(META_FILE);
+    let meta_bytes = encode_json(&meta_path, meta)?;
+    shale_engine::storage::write_atomic(storage, &meta_path, &meta_bytes)?;
+
+    ctx.enter(JobState::UploadInfo)?;
+    let info_path = dir.join(info_file_name(timestamp));
+    let info = SnapshotInfo {
+        format_version: FORMAT_VERSION,
+        snapshot: plan.snapshot.clone(),
+        database: plan.db.clone(),
+        backup_time_ms: plan.create_time_ms,
+        backup_timestamp: timestamp.to_string(),
+        objects,
+        file_count,
+        data_bytes,
+        row_count,
+        meta_size: meta_bytes.len() as u64,
+        meta_blake3: blake3::hash(&meta_bytes).to_hex().to_string(),
+        checksum: String::new(),
+    };
+    let info_bytes = info.encode()?;
+    ctx.check()?;
+    shale_engine::storage::write_atomic(storage, &info_path, &info_bytes)?;
+    // The snapshot directory's own entry in snapshots/ must be durable too.
+    storage.sync_dir(&root.join(SNAPSHOTS_DIR))?;
+    Ok(())
+}

@@ -1,0 +1,731 @@
+//! [`Backups`]: the service that owns repositories and jobs for one engine.
+//!
+//! Invariants:
+//! - At most one unfinished job per database; only the last job of each database is kept.
+//! - Every job state change is written to `<data dir>/jobs.json` (atomically); a job found
+//!   unfinished when the service opens becomes CANCELLED ("interrupted: the process stopped").
+//! - Jobs that touch a repository's files hold that repository's lock, so DROP SNAPSHOT's sweep
+//!   never races a backup that is about to reference an existing data file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use shale_engine::Engine;
+
+use crate::error::{BackupError, Result};
+use crate::format::{format_timestamp, now_ms};
+use crate::job::{BackupJobInfo, Job, JobKind, JobProgress, JobRecord, JobState, RestoreJobInfo};
+use crate::repository::{
+    self, DropReport, RepositoryDef, RepositoryInfo, SnapshotDetails, SnapshotListing, VerifyReport,
+};
+
+/// The catalog key prefix of repository definitions.
+pub const REPOSITORY_META_PREFIX: &str = "repository/";
+/// The job records file in the engine's data directory.
+pub const JOBS_FILE: &str = "jobs.json";
+/// Default job timeout (StarRocks' `backup_job_default_timeout_ms`), seconds.
+pub const TIMEOUT_DEFAULT_SECS: u64 = 86_400;
+/// Smallest timeout a user may set, seconds.
+pub const TIMEOUT_MIN_SECS: u64 = 600;
+
+/// Called by a job's worker when the job enters a state (after the state is persisted); tests
+/// use it to stop a job in a chosen state.
+pub type StateHook = Arc<dyn Fn(u64, JobState) + Send + Sync>;
+
+/// How a [`Backups`] service runs.
+#[derive(Clone)]
+pub struct BackupsOptions {
+    /// Worker threads running jobs.
+    pub workers: usize,
+    /// Bytes copied between two checks of cancel and deadline.
+    pub chunk_bytes: usize,
+    /// Test hook: called on every state change.
+    pub state_hook: Option<StateHook>,
+    /// Test hook: every job's timeout, overriding the `timeout` property (which cannot go
+    /// below 600 s).
+    pub timeout_override: Option<Duration>,
+}
+
+impl Default for BackupsOptions {
+    fn default() -> Self {
+        BackupsOptions {
+            workers: 2,
+            chunk_bytes: 4 << 20,
+            state_hook: None,
+            timeout_override: None,
+        }
+    }
+}
+
+impl fmt::Debug for BackupsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupsOptions")
+            .field("workers", &self.workers)
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("state_hook", &self.state_hook.is_some())
+            .field("timeout_override", &self.timeout_override)
+            .finish()
+    }
+}
+
+/// A table named in BACKUP or RESTORE: optional partitions, optional alias (RESTORE only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableRef {
+    /// Table name (in the snapshot, for RESTORE).
+    pub table: String,
+    /// Partitions; `None` = all.
+    pub partitions: Option<Vec<String>>,
+    /// RESTORE `AS alias`.
+    pub alias: Option<String>,
+}
+
+impl TableRef {
+    /// All partitions of `table`, no alias.
+    pub fn new(table: impl Into<String>) -> TableRef {
+        TableRef {
+            table: table.into(),
+            partitions: None,
+            alias: None,
+        }
+    }
+
+    /// Only these partitions.
+    pub fn partitions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, p: I) -> TableRef {
+        self.partitions = Some(p.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Restore under another name.
+    pub fn alias(mut self, alias: impl Into<String>) -> TableRef {
+        self.alias = Some(alias.into());
+        self
+    }
+}
+
+type Task = Box<dyn FnOnce() + Send>;
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub engine: Engine,
+    pub options: BackupsOptions,
+    repositories: Mutex<BTreeMap<String, RepositoryDef>>,
+    repository_locks: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    jobs: Mutex<BTreeMap<String, Arc<Job>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// BACKUP, RESTORE, repositories and snapshots for one engine.
+///
+/// ```no_run
+/// # use shale_backup::*;
+/// # fn main() -> Result<()> {
+/// let engine = shale_engine::Engine::open("/tmp/data")?;
+/// let backups = Backups::open(engine)?;
+/// backups.create_repository("repo", "file:///tmp/repo", false, Default::default())?;
+/// let job = backups.backup("shop", "snap1", "repo", vec![], Default::default())?;
+/// backups.wait(job, std::time::Duration::from_secs(60));
+/// # Ok(()) }
+/// ```
+pub struct Backups {
+    inner: Arc<Inner>,
+    sender: Option<Sender<Task>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Backups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backups")
+            .field("data_dir", &self.inner.engine.data_dir())
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl Backups {
+    /// Opens the service with default options.
+    pub fn open(engine: Engine) -> Result<Backups> {
+        Backups::open_with(engine, BackupsOptions::default())
+    }
+
+    /// Opens the service: loads repositories from the engine catalog and job records from
+    /// `jobs.json`, marking unfinished jobs CANCELLED.
+    pub fn open_with(engine: Engine, options: BackupsOptions) -> Result<Backups> {
+        let mut repositories = BTreeMap::new();
+        for (key, value) in &engine.snapshot().meta {
+            if let Some(name) = key.strip_prefix(REPOSITORY_META_PREFIX) {
+                let def: RepositoryDef = serde_json::from_str(value).map_err(|e| {
+                    BackupError::corrupt(
+                        engine.data_dir(),
+                        format!("repository record {name}: {e}"),
+                    )
+                })?;
+                repositories.insert(name.to_string(), def);
+            }
+        }
+        let jobs_path = engine.data_dir().join(JOBS_FILE);
+        let mut jobs = BTreeMap::new();
+        let mut changed = false;
+        if engine.storage().file_len(&jobs_path)?.is_some() {
+            let bytes = engine.storage().read(&jobs_path)?;
+            let records: Vec<JobRecord> = crate::format::decode_json(&jobs_path, &bytes)?;
+            for mut r in records {
+                if !r.state.is_final() {
+                    r.state = JobState::Cancelled;
+                    r.status = format!("[COMMON_ERROR, msg: {}]", BackupError::Interrupted);
+                    r.finished_time_ms = Some(now_ms());
+                    changed = true;
+                }
+                jobs.insert(r.db.clone(), Arc::new(Job::new(r, None)));
+            }
+        }
+        let inner = Arc::new(Inner {
+            engine,
+            options: options.clone(),
+            repositories: Mutex::new(repositories),
+            repository_locks: Mutex::new(BTreeMap::new()),
+            jobs: Mutex::new(jobs),
+        });
+        if changed {
+            inner.persist()?;
+        }
+        let (sender, receiver) = crossbeam_channel::unbounded::<Task>();
+        let workers = (0..options.workers.max(1))
+            .map(|_| {
+                let receiver = receiver.clone();
+                std::thread::spawn(move || {
+                    for task in receiver {
+                        task();
+                    }
+                })
+            })
+            .collect();
+        Ok(Backups {
+            inner,
+            sender: Some(sender),
+            workers,
+        })
+    }
+
+    /// The engine served.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    // ---- Repositories ---------------------------------------------------------------------
+
+    /// CREATE [READ ONLY] REPOSITORY `name` ON LOCATION `location` (a directory path or a
+    /// `file://` URI). An existing shale repository at the location is adopted with its
+    /// snapshots.
+    pub fn create_repository(
+        &self,
+        name: &str,
+        location: &str,
+        read_only: bool,
+        properties: BTreeMap<String, String>,
+    ) -> Result<RepositoryInfo> {
+        shale_engine::names::validate("repository", name)?;
+        let mut repositories = lock(&self.inner.repositories);
+        if repositories.contains_key(name) {
+            return Err(BackupError::RepositoryExists { name: name.into() });
+        }
+        let storage = self.inner.engine.storage().clone();
+        let create_time_ms = repository::init_location(&*storage, name, location, read_only)?;
+        let def = RepositoryDef {
+            id: self.inner.engine.allocate_ids(1),
+            name: name.to_string(),
+            location: location.to_string(),
+            read_only,
+            properties,
+            create_time_ms,
+        };
+        let value = serde_json::to_string(&def)
+            .map_err(|e| BackupError::corrupt(location, e.to_string()))?;
+        self.inner
+            .engine
+            .put_meta(&format!("{REPOSITORY_META_PREFIX}{name}"), Some(value))?;
+        let info = repository_info(&def);
+        repositories.insert(name.to_string(), def);
+        Ok(info)
+    }
+
+    /// DROP REPOSITORY: forgets the definition; the files at the location stay.
+    pub fn drop_repository(&self, name: &str) -> Result<()> {
+        let mut repositories = lock(&self.inner.repositories);
+        if !repositories.contains_key(name) {
+            return Err(BackupError::RepositoryMissing);
+        }
+        let busy = lock(&self.inner.jobs).values().any(|j| {
+            let r = j.lock();
+            r.repository == name && !r.state.is_final()
+        });
+        if busy {
+            return Err(BackupError::RepositoryInUse { name: name.into() });
+        }
+        self.inner
+            .engine
+            .put_meta(&format!("{REPOSITORY_META_PREFIX}{name}"), None)?;
+        repositories.remove(name);
+        Ok(())
+    }
+
+    /// SHOW REPOSITORIES.
+    pub fn repositories(&self) -> Vec<RepositoryInfo> {
+        lock(&self.inner.repositories)
+            .values()
+            .map(repository_info)
+            .collect()
+    }
+
+    /// The directory of a repository.
+    pub fn repository_root(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.inner.repository(name)?.root())
+    }
+
+    // ---- Snapshots ------------------------------------------------------------------------
+
+    /// SHOW SNAPSHOT ON `repository`.
+    pub fn list_snapshots(&self, repository: &str) -> Result<Vec<SnapshotListing>> {
+        let root = self.repository_root(repository)?;
+        repository::list_snapshots(&**self.inner.engine.storage(), &root)
+    }
+
+    /// Details of one snapshot (`timestamp` may be omitted when there is one).
+    pub fn snapshot_details(
+        &self,
+        repository: &str,
+        snapshot: &str,
+        timestamp: Option<&str>,
+    ) -> Result<SnapshotDetails> {
+        let root = self.repository_root(repository)?;
+        let loaded =
+            repository::load_snapshot(&**self.inner.engine.storage(), &root, snapshot, timestamp)?;
+        Ok(repository::details(&loaded))
+    }
+
+    /// The `meta.json` of a snapshot, checked against its info file.
+    pub fn snapshot_meta(
+        &self,
+        repository: &str,
+        snapshot: &str,
+        timestamp: Option<&str>,
+    ) -> Result<crate::format::SnapshotMeta> {
+        let root = self.repository_root(repository)?;
+        Ok(
+            repository::load_snapshot(&**self.inner.engine.storage(), &root, snapshot, timestamp)?
+                .meta,
+        )
+    }
+
+    /// DROP SNAPSHOT: removes the snapshot and the data files no other snapshot uses.
+    pub fn drop_snapshot(&self, repository: &str, snapshot: &str) -> Result<DropReport> {
+        let def = self.inner.repository(repository)?;
+        if def.read_only {
+            return Err(BackupError::RepositoryReadOnly {
+                name: repository.into(),
+            });
+        }
+        let repo_lock = self.inner.repository_lock(repository);
+        let _guard = lock(&repo_lock);
+        repository::drop_snapshot(&**self.inner.engine.storage(), &def.root(), snapshot)
+    }
+
+    /// VERIFY: checks every data file of a snapshot (size, BLAKE3, CRC-32C; `deep` also decodes
+    /// the Parquet and counts rows). Damaged `meta.json` or info files are an `Err`; damaged
+    /// data files are listed in the report.
+    pub fn verify(
+        &self,
+        repository: &str,
+        snapshot: &str,
+        timestamp: Option<&str>,
+        deep: bool,
+    ) -> Result<VerifyReport> {
+        let root = self.repository_root(repository)?;
+        let storage = &**self.inner.engine.storage();
+        let loaded = repository::load_snapshot(storage, &root, snapshot, timestamp)?;
+        Ok(repository::verify(storage, &root, &loaded.meta, deep))
+    }
+
+    // ---- Jobs -----------------------------------------------------------------------------
+
+    /// BACKUP SNAPSHOT `db`.`snapshot` TO `repository` [ON (tables)] [PROPERTIES]. Returns the
+    /// job id at once; the job runs on the worker pool. An empty `tables` means the whole
+    /// database.
+    pub fn backup(
+        &self,
+        db: &str,
+        snapshot: &str,
+        repository: &str,
+        tables: Vec<(String, Option<Vec<String>>)>,
+        properties: BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let plan =
+            crate::backup::prepare(&self.inner, db, snapshot, repository, tables, properties)?;
+        let job = self
+            .inner
+            .register(JobKind::Backup, db, |id| plan.record(id))?;
+        self.spawn(job, move |ctx| crate::backup::run(ctx, plan))
+    }
+
+    /// RESTORE SNAPSHOT `db`.`snapshot` FROM `repository` [ON (tables)] [PROPERTIES], into
+    /// database `db` (created if missing). Returns the job id at once.
+    pub fn restore(
+        &self,
+        db: &str,
+        snapshot: &str,
+        repository: &str,
+        tables: Vec<TableRef>,
+        properties: BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let plan =
+            crate::restore::prepare(&self.inner, db, snapshot, repository, tables, properties)?;
+        let job = self
+            .inner
+            .register(JobKind::Restore, db, |id| plan.record(id))?;
+        self.spawn(job, move |ctx| crate::restore::run(ctx, plan))
+    }
+
+    fn spawn(
+        &self,
+        job: Arc<Job>,
+        work: impl FnOnce(&JobCtx) -> Result<()> + Send + 'static,
+    ) -> Result<u64> {
+        let id = job.lock().id;
+        let ctx = JobCtx {
+            inner: self.inner.clone(),
+            job,
+        };
+        let task: Task = Box::new(move || {
+            let result = work(&ctx);
+            ctx.finish(result);
+        });
+        match &self.sender {
+            Some(s) => s.send(task).map_err(|_| BackupError::Shutdown)?,
+            None => return Err(BackupError::Shutdown),
+        }
+        Ok(id)
+    }
+
+    /// CANCEL BACKUP FROM `db`. Takes effect within one chunk of copying.
+    pub fn cancel_backup(&self, db: &str) -> Result<()> {
+        self.cancel(db, JobKind::Backup)
+    }
+
+    /// CANCEL RESTORE FROM `db`. Takes effect within one chunk; nothing becomes visible.
+    pub fn cancel_restore(&self, db: &str) -> Result<()> {
+        self.cancel(db, JobKind::Restore)
+    }
+
+    fn cancel(&self, db: &str, kind: JobKind) -> Result<()> {
+        let jobs = lock(&self.inner.jobs);
+        let Some(job) = jobs.get(db).filter(|j| j.lock().kind == kind) else {
+            return Err(match kind {
+                JobKind::Backup => BackupError::NoBackupJob,
+                JobKind::Restore => BackupError::NoRestoreJob,
+            });
+        };
+        let record = job.lock();
+        if record.state.is_final() {
+            return Err(BackupError::CannotCancel {
+                label: record.snapshot.clone(),
+                state: record.state.to_string(),
+            });
+        }
+        job.cancel.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// SHOW BACKUP [FROM db]: the last job of each database if it is a backup.
+    pub fn show_backup(&self, db: Option<&str>) -> Vec<BackupJobInfo> {
+        self.records(db, JobKind::Backup)
+            .iter()
+            .map(BackupJobInfo::from_record)
+            .collect()
+    }
+
+    /// SHOW RESTORE [FROM db]: the last job of each database if it is a restore.
+    pub fn show_restore(&self, db: Option<&str>) -> Vec<RestoreJobInfo> {
+        self.records(db, JobKind::Restore)
+            .iter()
+            .map(RestoreJobInfo::from_record)
+            .collect()
+    }
+
+    fn records(&self, db: Option<&str>, kind: JobKind) -> Vec<JobRecord> {
+        lock(&self.inner.jobs)
+            .iter()
+            .filter(|(name, _)| db.is_none_or(|d| d == name.as_str()))
+            .map(|(_, j)| j.snapshot())
+            .filter(|r| r.kind == kind)
+            .collect()
+    }
+
+    /// A job's record (with live progress), if it is still the last job of its database.
+    pub fn job(&self, job_id: u64) -> Option<JobRecord> {
+        self.inner.find(job_id).map(|j| j.snapshot())
+    }
+
+    /// A job's live progress.
+    pub fn job_progress(&self, job_id: u64) -> Option<JobProgress> {
+        self.inner.find(job_id).map(|j| j.progress())
+    }
+
+    /// Waits up to `timeout` for a job to finish; returns its last seen state.
+    pub fn wait(&self, job_id: u64, timeout: Duration) -> Option<JobState> {
+        let until = Instant::now() + timeout;
+        loop {
+            let state = self.inner.find(job_id).map(|j| j.lock().state);
+            match state {
+                Some(s) if s.is_final() || Instant::now() >= until => return Some(s),
+                None => return None,
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+}
+
+impl Drop for Backups {
+    fn drop(&mut self) {
+        for job in lock(&self.inner.jobs).values() {
+            job.shutdown.store(true, Ordering::SeqCst);
+        }
+        self.sender = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn repository_info(def: &RepositoryDef) -> RepositoryInfo {
+    let root = def.root();
+    let err_msg = match std::fs::metadata(&root) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(format!(
+            "{}: {} is not a directory",
+            crate::format::format_show_time(now_ms()),
+            root.display()
+        )),
+        Err(e) => Some(format!(
+            "{}: {}: {e}",
+            crate::format::format_show_time(now_ms()),
+            root.display()
+        )),
+    };
+    RepositoryInfo {
+        repo_id: def.id,
+        repo_name: def.name.clone(),
+        create_time: crate::format::format_show_time(def.create_time_ms),
+        is_read_only: def.read_only,
+        location: def.location.clone(),
+        broker: String::new(),
+        err_msg,
+    }
+}
+
+impl Inner {
+    pub(crate) fn repository(&self, name: &str) -> Result<RepositoryDef> {
+        lock(&self.repositories)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BackupError::RepositoryNotFound { name: name.into() })
+    }
+
+    pub(crate) fn repository_lock(&self, name: &str) -> Arc<Mutex<()>> {
+        lock(&self.repository_locks)
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Whether an unfinished backup writes `snapshot` into `repository`.
+    pub(crate) fn backup_running(&self, repository: &str, snapshot: &str) -> bool {
+        lock(&self.jobs).values().any(|j| {
+            let r = j.lock();
+            r.kind == JobKind::Backup
+                && !r.state.is_final()
+                && r.repository == repository
+                && r.snapshot == snapshot
+        })
+    }
+
+    pub(crate) fn timeout(&self, secs: u64) -> Duration {
+        self.options
+            .timeout_override
+            .unwrap_or(Duration::from_secs(secs))
+    }
+
+    fn find(&self, job_id: u64) -> Option<Arc<Job>> {
+        lock(&self.jobs)
+            .values()
+            .find(|j| j.lock().id == job_id)
+            .cloned()
+    }
+
+    /// Registers a new job for `db` unless one is unfinished, and persists.
+    fn register(
+        &self,
+        kind: JobKind,
+        db: &str,
+        record: impl FnOnce(u64) -> JobRecord,
+    ) -> Result<Arc<Job>> {
+        let job = {
+            let mut jobs = lock(&self.jobs);
+            if jobs.get(db).is_some_and(|j| !j.lock().state.is_final()) {
+                return Err(BackupError::JobRunning { db: db.into() });
+            }
+            let mut r = record(self.engine.allocate_ids(1));
+            r.kind = kind;
+            let deadline = Instant::now() + self.timeout(r.timeout_secs);
+            let job = Arc::new(Job::new(r, Some(deadline)));
+            jobs.insert(db.to_string(), job.clone());
+            job
+        };
+        // A record that cannot be written does not stop the job; the next change retries.
+        let _ = self.persist();
+        Ok(job)
+    }
+
+    /// Writes every job record to `jobs.json` atomically.
+    pub(crate) fn persist(&self) -> Result<()> {
+        let jobs = lock(&self.jobs);
+        let records: Vec<JobRecord> = jobs.values().map(|j| j.snapshot()).collect();
+        let path = self.engine.data_dir().join(JOBS_FILE);
+        let bytes = crate::format::encode_json(&path, &records)?;
+        shale_engine::storage::write_atomic(&**self.engine.storage(), &path, &bytes)?;
+        Ok(())
+    }
+}
+
+/// What a running job's code sees: the service and its own job.
+#[derive(Debug)]
+pub(crate) struct JobCtx {
+    pub inner: Arc<Inner>,
+    pub job: Arc<Job>,
+}
+
+impl JobCtx {
+    pub fn storage(&self) -> &dyn shale_engine::Storage {
+        &**self.inner.engine.storage()
+    }
+
+    pub fn id(&self) -> u64 {
+        self.job.lock().id
+    }
+
+    /// Fails if the job was cancelled, the service is stopping, or the deadline passed.
+    pub fn check(&self) -> Result<()> {
+        if self.job.shutdown.load(Ordering::Relaxed) {
+            return Err(BackupError::Interrupted);
+        }
+        if self.job.cancel.load(Ordering::Relaxed) {
+            return Err(BackupError::Cancelled);
+        }
+        if self.job.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(BackupError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Moves to `state`: persists, calls the test hook, checks cancel and deadline.
+    pub fn enter(&self, state: JobState) -> Result<()> {
+        self.check()?;
+        self.job.lock().state = state;
+        let _ = self.inner.persist();
+        if let Some(hook) = &self.inner.options.state_hook {
+            hook(self.id(), state);
+        }
+        self.check()
+    }
+
+    /// Sets a time field of the record.
+    pub fn stamp(&self, f: impl FnOnce(&mut JobRecord, i64)) {
+        f(&mut self.job.lock(), now_ms());
+    }
+
+    /// Waits for the repository lock, checking cancel and deadline meanwhile.
+    pub fn lock_repository<'a>(&self, m: &'a Mutex<()>) -> Result<MutexGuard<'a, ()>> {
+        loop {
+            match m.try_lock() {
+                Ok(g) => return Ok(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    self.check()?;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+
+    /// Records the outcome: FINISHED, or CANCELLED with StarRocks' status text.
+    fn finish(&self, result: Result<()>) {
+        {
+            let mut r = self.job.lock();
+            let now = now_ms();
+            r.finished_time_ms = Some(now);
+            match result {
+                Ok(()) => {
+                    r.state = JobState::Finished;
+                    r.status = "[OK]".into();
+                }
+                Err(e) => {
+                    r.status = status_of(&r, &e);
+                    r.state = JobState::Cancelled;
+                }
+            }
+        }
+        let _ = self.inner.persist();
+        if let Some(hook) = &self.inner.options.state_hook {
+            let state = self.job.lock().state;
+            hook(self.id(), state);
+        }
+    }
+}
+
+fn status_of(r: &JobRecord, e: &BackupError) -> String {
+    match (e, r.kind) {
+        (BackupError::Cancelled, JobKind::Backup) => "[COMMON_ERROR, msg: user cancelled]".into(),
+        (BackupError::Cancelled, JobKind::Restore) => format!(
+            "[COMMON_ERROR, msg: user cancelled, current state: {}]",
+            r.state
+        ),
+        (BackupError::Timeout, JobKind::Backup) => "[TIMEOUT, msg: ]".into(),
+        (BackupError::Timeout, JobKind::Restore) => format!(
+            "[TIMEOUT, msg: restore job with label: {}  timeout.]",
+            r.snapshot
+        ),
+        (BackupError::ChecksumMismatch { .. } | BackupError::Corrupt { .. }, _) => {
+            format!("[BAD_FILE, msg: {e}]")
+        }
+        _ => format!("[COMMON_ERROR, msg: {e}]"),
+    }
+}
+
+/// Parses the `timeout` property.
+pub(crate) fn parse_timeout(value: Option<&String>) -> Result<u64> {
+    match value {
+        None => Ok(TIMEOUT_DEFAULT_SECS),
+        Some(v) => {
+            let secs: u64 = v
+                .trim()
+                .parse()
+                .map_err(|_| BackupError::InvalidTimeout { value: v.clone() })?;
+            if secs < TIMEOUT_MIN_SECS {
+                return Err(BackupError::TimeoutTooSmall);
+            }
+            Ok(secs)
+        }
+    }
+}
+
+/// The backup timestamp of a job created at `ms`.
+pub(crate) fn timestamp_of(ms: i64) -> String {
+    format_timestamp(ms)
+}

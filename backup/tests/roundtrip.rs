@@ -1,0 +1,251 @@
+//! Round trips: whole database, chosen tables, chosen partitions, aliases, new database;
+//! incremental backups; drop snapshot; verify; listing.
+
+mod common;
+
+use common::*;
+use shale_backup::{JobState, TableRef};
+
+#[test]
+fn whole_database_round_trip_into_a_new_database() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    repo_at(&b, "repo", repo.path());
+    let source = engine.snapshot();
+    let id = backup_ok(&b, "shop", "snap1", "repo", vec![]);
+    let shown = b.show_backup(Some("shop"));
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].job_id, id);
+    assert_eq!(shown[0].state, JobState::Finished);
+    assert_eq!(shown[0].status, "[OK]");
+    assert!(shown[0].finished_time.is_some());
+    assert!(
+        shown[0].backup_objs.contains("[shop.sales]"),
+        "{}",
+        shown[0].backup_objs
+    );
+
+    let listed = b.list_snapshots("repo").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].snapshot, "snap1");
+    assert_eq!(listed[0].status, "OK");
+    assert_eq!(listed[0].timestamps.len(), 1);
+
+    restore_ok(&b, "copy", "snap1", "repo", vec![]);
+    let now = engine.snapshot();
+    for t in ["sales", "items"] {
+        let want = rows(&engine, &source, "shop", t);
+        assert!(!want.is_empty());
+        assert_eq!(rows(&engine, &now, "copy", t), want, "table {t}");
+    }
+    let restored = b.show_restore(Some("copy"));
+    assert_eq!(restored.len(), 1);
+    assert_eq!(restored[0].state, JobState::Finished);
+    assert_eq!(restored[0].timestamp, listed[0].timestamps[0]);
+
+    let report = b.verify("repo", "snap1", None, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.files_checked > 0);
+}
+
+#[test]
+fn chosen_tables_partitions_and_alias() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    repo_at(&b, "repo", repo.path());
+    let source = engine.snapshot();
+    let all_sales = rows(&engine, &source, "shop", "sales");
+    backup_ok(
+        &b,
+        "shop",
+        "part",
+        "repo",
+        vec![("sales".into(), Some(vec!["p1".into(), "p3".into()]))],
+    );
+    let details = b.snapshot_details("repo", "part", None).unwrap();
+    assert_eq!(details.database, "shop");
+    assert_eq!(details.tables.len(), 1);
+    let parts: Vec<&str> = details.tables[0].1.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(parts, ["p1", "p3"]);
+
+    // Only p3, under an alias, into a new database.
+    restore_ok(
+        &b,
+        "other",
+        "part",
+        "repo",
+        vec![TableRef::new("sales").partitions(["p3"]).alias("s3")],
+    );
+    let now = engine.snapshot();
+    assert_eq!(
+        rows(&engine, &now, "other", "s3"),
+        sales_rows_in(&all_sales, &[(20, i32::MAX)])
+    );
+    assert!(now.table("other", "sales").is_none());
+    let t = now.table("other", "s3").unwrap();
+    assert_eq!(t.partitions.len(), 1);
+
+    // Whole snapshot under an alias: p1 and p3 only.
+    restore_ok(
+        &b,
+        "other",
+        "part",
+        "repo",
+        vec![TableRef::new("sales").alias("s13")],
+    );
+    let now = engine.snapshot();
+    assert_eq!(
+        rows(&engine, &now, "other", "s13"),
+        sales_rows_in(&all_sales, &[(0, 10), (20, i32::MAX)])
+    );
+    let shown = b.show_restore(Some("other"));
+    assert_eq!(shown[0].restore_objs, "s13 PARTITIONS [p1, p3]");
+}
+
+#[test]
+fn restore_into_existing_table_replaces_partitions_and_keeps_others() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    repo_at(&b, "repo", repo.path());
+    let source = engine.snapshot();
+    let before = rows(&engine, &source, "shop", "sales");
+    backup_ok(
+        &b,
+        "shop",
+        "s",
+        "repo",
+        vec![("sales".into(), Some(vec!["p1".into()]))],
+    );
+    // Change p1 and p2 after the backup.
+    load_sales(&engine, "shop", 1000, 30);
+    let changed = rows(&engine, &engine.snapshot(), "shop", "sales");
+    restore_ok(&b, "shop", "s", "repo", vec![]);
+    let after = rows(&engine, &engine.snapshot(), "shop", "sales");
+    // p1 is back to the backup; p2 and p3 keep the new rows.
+    let mut want = sales_rows_in(&before, &[(0, 10)]);
+    want.extend(sales_rows_in(&changed, &[(10, i32::MAX)]));
+    want.sort();
+    assert_eq!(after, want);
+    assert_ne!(after, changed);
+}
+
+#[test]
+fn second_backup_of_unchanged_data_copies_nothing_and_drop_frees_only_unshared_files() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    repo_at(&b, "repo", repo.path());
+    let first = backup_ok(&b, "shop", "a", "repo", vec![]);
+    let p1 = b.job_progress(first).unwrap();
+    assert!(p1.bytes_written > 0);
+    assert_eq!(p1.bytes_written, p1.bytes_total);
+    assert_eq!(p1.files_done, p1.files_total);
+    let second = backup_ok(&b, "shop", "b", "repo", vec![]);
+    let p2 = b.job_progress(second).unwrap();
+    assert_eq!(
+        p2.bytes_written, 0,
+        "unchanged data must not be copied again"
+    );
+    assert_eq!(p2.bytes_done, p2.bytes_total);
+    let data_files = files_under(&repo.path().join("data"));
+
+    // New data, third snapshot: only the new segment is copied.
+    load_sales(&engine, "shop", 200, 1);
+    let third = backup_ok(&b, "shop", "c", "repo", vec![]);
+    let p3 = b.job_progress(third).unwrap();
+    assert!(p3.bytes_written > 0 && p3.bytes_written < p1.bytes_written);
+    assert_eq!(
+        files_under(&repo.path().join("data")).len(),
+        data_files.len() + 1
+    );
+
+    // Dropping "a" frees nothing shared with b and c.
+    let report = b.drop_snapshot("repo", "a").unwrap();
+    assert_eq!(report.files_removed, 0);
+    assert!(report.bytes_freed > 0, "meta and info files are freed");
+    // Dropping "c" frees only its new segment.
+    let report = b.drop_snapshot("repo", "c").unwrap();
+    assert_eq!(report.files_removed, 1);
+    assert_eq!(files_under(&repo.path().join("data")), data_files);
+    let listed: Vec<String> = b
+        .list_snapshots("repo")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.snapshot)
+        .collect();
+    assert_eq!(listed, ["b"]);
+    assert!(b.verify("repo", "b", None, true).unwrap().is_ok());
+    // The last one frees everything.
+    let report = b.drop_snapshot("repo", "b").unwrap();
+    assert_eq!(report.files_removed as usize, data_files.len());
+    assert!(files_under(&repo.path().join("data")).is_empty());
+}
+
+#[test]
+fn a_new_repository_on_the_same_location_adopts_snapshots() {
+    let data = tempfile::tempdir().unwrap();
+    let data2 = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let source = engine.snapshot();
+    {
+        let b = open(&engine);
+        repo_at(&b, "repo", repo.path());
+        backup_ok(&b, "shop", "snap", "repo", vec![]);
+        b.drop_repository("repo").unwrap();
+        assert!(b.repositories().is_empty());
+    }
+    // Another engine, read-only repository on the same place.
+    let engine2 = shale_engine::Engine::open(data2.path()).unwrap();
+    let b2 = open(&engine2);
+    let info = b2
+        .create_repository(
+            "mirror",
+            repo.path().to_str().unwrap(),
+            true,
+            Default::default(),
+        )
+        .unwrap();
+    assert!(info.is_read_only);
+    assert_eq!(info.err_msg, None);
+    assert_eq!(b2.list_snapshots("mirror").unwrap()[0].status, "OK");
+    restore_ok(&b2, "shop", "snap", "mirror", vec![]);
+    assert_eq!(
+        rows(&engine2, &engine2.snapshot(), "shop", "sales"),
+        rows(&engine, &source, "shop", "sales")
+    );
+    let err = b2
+        .backup("shop", "x", "mirror", vec![], Default::default())
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Repository mirror is read only");
+}
+
+#[test]
+fn repositories_survive_reopen() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    {
+        let engine = engine_with_data(data.path());
+        let b = open(&engine);
+        repo_at(&b, "repo", repo.path());
+        backup_ok(&b, "shop", "snap", "repo", vec![]);
+    }
+    let engine = shale_engine::Engine::open(data.path()).unwrap();
+    let b = open(&engine);
+    let repos = b.repositories();
+    assert_eq!(repos.len(), 1);
+    assert_eq!(repos[0].repo_name, "repo");
+    assert!(!repos[0].is_read_only);
+    assert_eq!(repos[0].broker, "");
+    let jobs = b.show_backup(None);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Finished);
+    assert_eq!(jobs[0].snapshot_name, "snap");
+}
