@@ -686,15 +686,7 @@ impl Engine {
         let t = snapshot.get_table(db, table)?.clone();
         let lock = self.table_lock(t.id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut writer = LoadWriter::new(self, &t);
-        let result = writer.write_all(batches);
-        let rowsets = match result.and_then(|()| writer.finish()) {
-            Ok(rowsets) => rowsets,
-            Err(e) => {
-                writer.discard();
-                return Err(e);
-            }
-        };
+        let rowsets = write_load(self, &t, batches)?;
         let row_count = rowsets
             .iter()
             .map(|r| r.rowset.segments.iter().map(|s| s.row_count).sum::<u64>())
@@ -1066,30 +1058,110 @@ fn spawn_compactor(inner: Weak<Inner>, interval: Duration) {
     drop(spawned);
 }
 
-/// Splits a load's batches by partition and bucket and writes one rowset per touched tablet.
-struct LoadWriter<'a> {
-    engine: &'a Engine,
-    table: Arc<Table>,
+/// Runs a load: the calling thread checks and splits batches by partition and bucket; worker
+/// threads (each owning a share of the tablets) encode the pieces into segment files. Returns the
+/// rowsets to commit; on any error every file the load wrote is removed.
+fn write_load<I>(engine: &Engine, table: &Arc<Table>, batches: I) -> Result<Vec<TabletRowset>>
+where
+    I: IntoIterator<Item = Result<RecordBatch>>,
+{
+    let workers = engine.inner.options.threads.max(1);
+    let mut splitter = Splitter::new(table);
+    std::thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            // A few pieces in flight per worker keep memory bounded.
+            let (tx, rx) = crossbeam_channel::bounded::<((usize, u32), RecordBatch)>(4);
+            senders.push(tx);
+            handles.push(scope.spawn(move || {
+                let mut writers = TabletWriters::new(engine, table);
+                let mut error = None;
+                for (key, piece) in rx {
+                    if let Err(e) = writers.write(key, &piece) {
+                        error = Some(e);
+                        break;
+                    }
+                }
+                if error.is_none()
+                    && let Err(e) = writers.finish()
+                {
+                    error = Some(e);
+                }
+                (writers, error)
+            }));
+        }
+        let mut error: Option<Error> = None;
+        'batches: for batch in batches {
+            let pieces = batch
+                .and_then(|b| conform(table, b))
+                .and_then(|b| splitter.split(&b));
+            match pieces {
+                Ok(pieces) => {
+                    for (key, piece) in pieces {
+                        let worker = (key.0 * 31 + key.1 as usize) % workers;
+                        if senders[worker].send((key, piece)).is_err() {
+                            break 'batches;
+                        }
+                    }
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(senders);
+        let mut all = Vec::with_capacity(workers);
+        for handle in handles {
+            match handle.join() {
+                Ok((writers, worker_error)) => {
+                    if let Some(e) = worker_error {
+                        error.get_or_insert(e);
+                    }
+                    all.push(writers);
+                }
+                Err(_) => {
+                    error.get_or_insert(Error::Cancelled("a load worker panicked".into()));
+                }
+            }
+        }
+        let result = match error {
+            Some(e) => Err(e),
+            None => {
+                let mut rowsets: Vec<TabletRowset> = all.iter().flat_map(|w| w.rowsets()).collect();
+                rowsets.sort_by_key(|r| (r.partition_id, r.tablet_id));
+                let segments: Vec<SegmentMeta> = rowsets
+                    .iter()
+                    .flat_map(|r| r.rowset.segments.clone())
+                    .collect();
+                sync_parent_dirs(&*engine.inner.storage, &engine.inner.root, &segments)
+                    .map(|()| rowsets)
+            }
+        };
+        if result.is_err() {
+            for mut w in all {
+                w.discard();
+            }
+        }
+        result
+    })
+}
+
+/// Maps each row of a batch to its (partition index, bucket) and cuts the batch into pieces.
+struct Splitter<'a> {
+    table: &'a Table,
     router: Router,
     partition_column: Option<usize>,
     distribution_columns: Vec<usize>,
-    /// Per (partition index, bucket): the tablet's rowset id, its open writer and finished files.
-    tablets: HashMap<(usize, u32), TabletState>,
     rows_seen: u64,
 }
 
-struct TabletState {
-    rowset_id: u64,
-    writer: Option<SegmentWriter>,
-    finished: Vec<SegmentMeta>,
-}
-
-impl<'a> LoadWriter<'a> {
-    fn new(engine: &'a Engine, table: &Arc<Table>) -> LoadWriter<'a> {
+impl<'a> Splitter<'a> {
+    fn new(table: &'a Table) -> Splitter<'a> {
         let schema = &table.schema;
-        LoadWriter {
-            engine,
-            table: table.clone(),
+        Splitter {
+            table,
             router: Router::new(table.partitions.iter().map(|p| &p.bound)),
             partition_column: table.partitioning.column().and_then(|c| schema.index_of(c)),
             distribution_columns: table
@@ -1098,23 +1170,22 @@ impl<'a> LoadWriter<'a> {
                 .iter()
                 .filter_map(|c| schema.index_of(c))
                 .collect(),
-            tablets: HashMap::new(),
             rows_seen: 0,
         }
     }
 
-    fn write_all<I: IntoIterator<Item = Result<RecordBatch>>>(&mut self, batches: I) -> Result<()> {
-        for batch in batches {
-            let batch = conform(&self.table, batch?)?;
-            if batch.num_rows() > 0 {
-                self.write_batch(&batch)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+    fn split(&mut self, batch: &RecordBatch) -> Result<Vec<((usize, u32), RecordBatch)>> {
         let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        if self.table.partitions.is_empty() {
+            return Err(Error::NoPartitionForValue {
+                table: self.table.name.clone(),
+                column: self.table.partitioning.column().unwrap_or("").into(),
+                value: "any value (the table has no partitions)".into(),
+            });
+        }
         let partition_of = match self.partition_column {
             None => vec![0u32; rows],
             Some(i) => {
@@ -1131,13 +1202,6 @@ impl<'a> LoadWriter<'a> {
                 })?
             }
         };
-        if self.table.partitions.is_empty() {
-            return Err(Error::NoPartitionForValue {
-                table: self.table.name.clone(),
-                column: self.table.partitioning.column().unwrap_or("").into(),
-                value: "any value (the table has no partitions)".into(),
-            });
-        }
         let dist: Vec<&dyn Array> = self
             .distribution_columns
             .iter()
@@ -1146,7 +1210,6 @@ impl<'a> LoadWriter<'a> {
         let buckets = self.table.distribution.buckets;
         let bucket_of = buckets_of(&dist, rows, buckets, self.rows_seen);
         self.rows_seen += rows as u64;
-        // Group row indices by (partition, bucket) with one counting pass.
         let mut groups: BTreeMap<(usize, u32), Vec<u32>> = BTreeMap::new();
         for row in 0..rows {
             groups
@@ -1154,21 +1217,42 @@ impl<'a> LoadWriter<'a> {
                 .or_default()
                 .push(row as u32);
         }
-        let single = groups.len() == 1;
-        for (key, indices) in groups {
-            let part = if single {
-                batch.clone()
-            } else {
-                take_record_batch(batch, &UInt32Array::from(indices))?
-            };
-            self.write_tablet(key, &part)?;
+        if groups.len() == 1 {
+            return Ok(groups.into_keys().map(|k| (k, batch.clone())).collect());
         }
-        Ok(())
+        groups
+            .into_iter()
+            .map(|(key, indices)| Ok((key, take_record_batch(batch, &UInt32Array::from(indices))?)))
+            .collect()
+    }
+}
+
+/// The open segment writers of the tablets one load worker owns.
+struct TabletWriters<'a> {
+    engine: &'a Engine,
+    table: &'a Table,
+    /// Per (partition index, bucket): the tablet's rowset id, its open writer and finished files.
+    tablets: HashMap<(usize, u32), TabletState>,
+}
+
+struct TabletState {
+    rowset_id: u64,
+    writer: Option<SegmentWriter>,
+    finished: Vec<SegmentMeta>,
+}
+
+impl<'a> TabletWriters<'a> {
+    fn new(engine: &'a Engine, table: &'a Table) -> TabletWriters<'a> {
+        TabletWriters {
+            engine,
+            table,
+            tablets: HashMap::new(),
+        }
     }
 
-    fn write_tablet(&mut self, key: (usize, u32), batch: &RecordBatch) -> Result<()> {
+    fn write(&mut self, key: (usize, u32), batch: &RecordBatch) -> Result<()> {
         let engine = self.engine;
-        let table = &self.table;
+        let table = self.table;
         let state = self.tablets.entry(key).or_insert_with(|| TabletState {
             rowset_id: engine.allocate_ids(1),
             writer: None,
@@ -1202,33 +1286,34 @@ impl<'a> LoadWriter<'a> {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<Vec<TabletRowset>> {
-        let mut out = Vec::new();
-        let mut keys: Vec<(usize, u32)> = self.tablets.keys().copied().collect();
-        keys.sort();
-        for key in keys {
-            let Some(state) = self.tablets.get_mut(&key) else {
-                continue;
-            };
+    /// Finishes (and fsyncs) every open segment.
+    fn finish(&mut self) -> Result<()> {
+        for state in self.tablets.values_mut() {
             if let Some(w) = state.writer.take() {
                 state.finished.push(w.finish(&self.table.schema)?);
             }
-            let partition = &self.table.partitions[key.0];
-            out.push(TabletRowset {
-                partition_id: partition.id,
-                tablet_id: partition.tablets[key.1 as usize].id,
-                rowset: RowsetDef {
-                    id: state.rowset_id,
-                    segments: state.finished.clone(),
-                },
-            });
         }
-        let all: Vec<SegmentMeta> = out.iter().flat_map(|r| r.rowset.segments.clone()).collect();
-        sync_parent_dirs(&*self.engine.inner.storage, &self.engine.inner.root, &all)?;
-        Ok(out)
+        Ok(())
     }
 
-    /// Removes every file this load wrote.
+    fn rowsets(&self) -> Vec<TabletRowset> {
+        self.tablets
+            .iter()
+            .map(|(key, state)| {
+                let partition = &self.table.partitions[key.0];
+                TabletRowset {
+                    partition_id: partition.id,
+                    tablet_id: partition.tablets[key.1 as usize].id,
+                    rowset: RowsetDef {
+                        id: state.rowset_id,
+                        segments: state.finished.clone(),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Removes every file these writers wrote.
     fn discard(&mut self) {
         let storage = &self.engine.inner.storage;
         for state in self.tablets.values_mut() {
