@@ -769,42 +769,53 @@ impl Engine {
                 let rowset_id = self.allocate_ids(1);
                 let mut segments = Vec::new();
                 let mut writer: Option<SegmentWriter> = None;
-                let result = (|| -> Result<()> {
-                    for rowset in &tablet.rowsets {
-                        for segment in &rowset.segments {
-                            for batch in segment.reader(None, 64 * 1024)? {
-                                let batch = batch?;
-                                if writer.is_none() {
-                                    let rel = segment_path(
-                                        t.id,
-                                        p.id,
-                                        tablet.id,
-                                        rowset_id,
-                                        segments.len(),
-                                    );
-                                    writer = Some(SegmentWriter::create(
-                                        &*self.inner.storage,
-                                        &self.inner.root,
-                                        rel,
-                                        &t.schema,
-                                    )?);
-                                }
-                                if let Some(w) = writer.as_mut() {
-                                    w.write(&batch)?;
-                                    if w.row_count() >= SEGMENT_ROWS_MAX
-                                        && let Some(w) = writer.take()
-                                    {
-                                        segments.push(w.finish(&t.schema)?);
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<()> {
+                        for rowset in &tablet.rowsets {
+                            for segment in &rowset.segments {
+                                for batch in segment.reader(None, 64 * 1024)? {
+                                    let batch = batch?;
+                                    if writer.is_none() {
+                                        let rel = segment_path(
+                                            t.id,
+                                            p.id,
+                                            tablet.id,
+                                            rowset_id,
+                                            segments.len(),
+                                        );
+                                        writer = Some(SegmentWriter::create(
+                                            &*self.inner.storage,
+                                            &self.inner.root,
+                                            rel,
+                                            &t.schema,
+                                        )?);
+                                    }
+                                    if let Some(w) = writer.as_mut() {
+                                        w.write(&batch)?;
+                                        if w.row_count() >= SEGMENT_ROWS_MAX
+                                            && let Some(w) = writer.take()
+                                        {
+                                            segments.push(w.finish(&t.schema)?);
+                                        }
                                     }
                                 }
                             }
                         }
-                    }
-                    if let Some(w) = writer.take() {
-                        segments.push(w.finish(&t.schema)?);
-                    }
-                    sync_parent_dirs(&*self.inner.storage, &self.inner.root, &segments)
-                })();
+                        if let Some(w) = writer.take() {
+                            segments.push(w.finish(&t.schema)?);
+                        }
+                        sync_parent_dirs(&*self.inner.storage, &self.inner.root, &segments)
+                    }))
+                    // A decoder panic on damaged bytes becomes an error, not a crashed caller.
+                    .unwrap_or_else(|_| {
+                        Err(Error::Corrupt {
+                            path: self.inner.root.join(SEGMENTS_DIR),
+                            reason: format!(
+                                "the Parquet decoder failed while compacting tablet {}",
+                                tablet.id
+                            ),
+                        })
+                    });
                 let cleanup = |segments: &[SegmentMeta], writer: Option<SegmentWriter>| {
                     for s in segments {
                         let _ = self

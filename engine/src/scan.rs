@@ -280,7 +280,17 @@ impl Engine {
                 .name("shale-scan".into())
                 .spawn(move || {
                     while let Ok(segment) = task_rx.recv() {
-                        let result = scan_segment(&table, &segment, &options, &out_schema, &tx);
+                        // A decoder that panics on damaged bytes must not end the scan silently
+                        // with rows missing: it becomes an error naming the file.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            scan_segment(&table, &segment, &options, &out_schema, &tx)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Error::corrupt(
+                                segment.full_path(),
+                                "the Parquet decoder failed",
+                            ))
+                        });
                         if let Err(e) = result {
                             let _ = tx.send(Err(e));
                             return;

@@ -295,3 +295,73 @@ fn a_corrupt_or_truncated_segment_is_reported_never_read() {
         );
     }
 }
+
+/// Bytes whose checksum matches (so only the Parquet decoder can notice) but are not a valid
+/// segment: the scan reports the file, never panics and never returns rows silently.
+#[test]
+fn garbage_with_a_matching_checksum_is_a_decode_error() {
+    let inputs: Vec<Vec<u8>> = vec![
+        b"PAR1PAR1".to_vec(),
+        b"PAR1\x00\x00\x00\x00PAR1".to_vec(),
+        (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        {
+            let mut v = vec![0u8; 64];
+            v.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
+            v.extend_from_slice(b"PAR1");
+            v
+        },
+    ];
+    for data in inputs {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        engine.create_database("db").unwrap();
+        engine
+            .create_table(
+                "db",
+                TableDefinition::new("t", vec![Column::new("id", ColumnType::BigInt)]),
+            )
+            .unwrap();
+        let snap = engine.snapshot();
+        let table = snap.get_table("db", "t").unwrap();
+        let (p, tb) = (&table.partitions[0], &table.partitions[0].tablets[0]);
+        let mut import = engine.begin_import();
+        let path = segment_path(table.id, p.id, tb.id, 424242, 0);
+        let mut f = import.create_file(&path).unwrap();
+        f.write_all(&data).unwrap();
+        f.sync().unwrap();
+        drop(f);
+        let meta = SegmentMeta {
+            path: path.clone(),
+            row_count: 1,
+            size: data.len() as u64,
+            crc32c: crc32c::crc32c(&data),
+            hash: String::new(),
+            stats: Vec::new(),
+        };
+        import
+            .commit(vec![manifest::Op::AddRowsets {
+                db: "db".into(),
+                table: "t".into(),
+                rowsets: vec![manifest::TabletRowset {
+                    partition_id: p.id,
+                    tablet_id: tb.id,
+                    rowset: manifest::RowsetDef {
+                        id: 424242,
+                        segments: vec![meta],
+                    },
+                }],
+            }])
+            .unwrap();
+        let results: Vec<_> = engine
+            .scan(&engine.snapshot(), "db", "t", ScanOptions::default())
+            .unwrap()
+            .collect();
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(Error::Parquet { .. } | Error::Corrupt { .. }))),
+            "{} garbage bytes scanned without an error",
+            data.len()
+        );
+    }
+}
