@@ -1,0 +1,142 @@
+//! `shale`: the shell. Runs StarRocks-dialect SQL against a data directory.
+//!
+//! `shale [--data DIR] [--user NAME] [--format table|csv|json] [-e "SQL; ..." | -f FILE]`.
+//! With neither `-e` nor `-f` it reads statements interactively (line editing, history) when
+//! stdin is a terminal, and from stdin otherwise. Non-interactive runs stop at the first
+//! failing statement, print the error on stderr and exit with status 1.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use shale_engine::Engine;
+use shale_sql::format::{self, Format};
+use shale_sql::{Session, SqlError};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(f: OutputFormat) -> Format {
+        match f {
+            OutputFormat::Table => Format::Table,
+            OutputFormat::Csv => Format::Csv,
+            OutputFormat::Json => Format::Json,
+        }
+    }
+}
+
+/// shale: an embedded analytical store that speaks StarRocks SQL.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Data directory (created if missing).
+    #[arg(long, default_value = "./shale-data")]
+    data: PathBuf,
+    /// User to run as.
+    #[arg(long, default_value = "root")]
+    user: String,
+    /// How results are printed.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+    /// Statements to run.
+    #[arg(short = 'e', long = "execute", conflicts_with = "file")]
+    execute: Option<String>,
+    /// A file of statements to run.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), SqlError> {
+    let engine = Engine::open(&args.data)?;
+    let mut session = Session::new(engine, &args.user)?;
+    let format = Format::from(args.format);
+    let script = if let Some(sql) = &args.execute {
+        sql.clone()
+    } else if let Some(path) = &args.file {
+        std::fs::read_to_string(path).map_err(|source| SqlError::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        })?
+    } else if std::io::stdin().is_terminal() {
+        return interactive(&mut session, format, &args.data);
+    } else {
+        let mut sql = String::new();
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .map_err(|source| SqlError::Io {
+                context: "reading stdin".into(),
+                source,
+            })?;
+        sql
+    };
+    run_script(&mut session, &script, format)
+}
+
+/// Runs each statement of the script in turn, printing its result before the next runs.
+fn run_script(session: &mut Session, script: &str, format: Format) -> Result<(), SqlError> {
+    let statements = shale_sql::parse(script)?;
+    let stdout = std::io::stdout();
+    for statement in &statements {
+        let result = session.execute_statement(statement)?;
+        let mut out = stdout.lock();
+        format::write(&mut out, &result, format)?;
+        let _ = out.flush();
+    }
+    Ok(())
+}
+
+/// The REPL: statements end with `;`, errors are printed and the session goes on.
+fn interactive(session: &mut Session, format: Format, data: &std::path::Path) -> Result<(), SqlError> {
+    let readline_error = |e: rustyline::error::ReadlineError| SqlError::Io {
+        context: "reading a line".into(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let mut editor = rustyline::DefaultEditor::new().map_err(readline_error)?;
+    let history = data.join(".shale_history");
+    let _ = editor.load_history(&history);
+    println!("shale: StarRocks SQL on {}. End statements with ';', quit with Ctrl-D.", data.display());
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() { "shale> " } else { "    -> " };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                buffer.push_str(&line);
+                buffer.push('\n');
+                let trimmed = buffer.trim();
+                if trimmed.eq_ignore_ascii_case("quit") || trimmed.eq_ignore_ascii_case("exit") {
+                    break;
+                }
+                if !trimmed.ends_with(';') {
+                    continue;
+                }
+                let _ = editor.add_history_entry(trimmed);
+                if let Err(e) = run_script(session, trimmed, format) {
+                    eprintln!("ERROR: {e}");
+                }
+                buffer.clear();
+            }
+            Err(rustyline::error::ReadlineError::Interrupted) => buffer.clear(),
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => return Err(readline_error(e)),
+        }
+    }
+    let _ = editor.save_history(&history);
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! shale databases and tables as DataFusion catalog objects.
+//!
+//! A query sees one [`ShaleCatalog`] built around one engine [`Snapshot`], taken when the query
+//! is planned: every table of the query, however often it appears, reads that same state, and
+//! loads committed while the query runs are invisible to it.
+//!
+//! [`ShaleTable::scan`] pushes the projection into the engine and turns simple filters on one
+//! column (`col op literal`, `BETWEEN`, `IN (...)`) into [`Predicate`]s that prune partitions
+//! and segments. Pruning is inexact (DataFusion filters the rows again), so a filter we cannot
+//! translate faithfully is simply not pushed.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+    expr::InList,
+};
+use datafusion::physical_expr::LexOrdering;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use futures::SinkExt;
+use shale_engine::{ColumnType, Engine, Predicate, ScanOptions, Snapshot, Table, Value};
+
+/// Name of the DataFusion catalog holding shale's databases.
+pub const CATALOG_NAME: &str = "shale";
+
+/// All databases of one snapshot, as DataFusion schemas.
+#[derive(Debug)]
+pub struct ShaleCatalog {
+    engine: Engine,
+    snapshot: Snapshot,
+}
+
+impl ShaleCatalog {
+    /// The catalog as of `snapshot`.
+    pub fn new(engine: Engine, snapshot: Snapshot) -> ShaleCatalog {
+        ShaleCatalog { engine, snapshot }
+    }
+}
+
+impl CatalogProvider for ShaleCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.snapshot.databases.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let db = resolve_name(self.snapshot.databases.keys(), name)?;
+        Some(Arc::new(ShaleSchema {
+            engine: self.engine.clone(),
+            snapshot: self.snapshot.clone(),
+            db,
+        }))
+    }
+}
+
+/// DataFusion folds unquoted identifiers to lower case; shale names keep their case. An exact
+/// match wins, otherwise a unique case-insensitive one.
+fn resolve_name<'a>(names: impl Iterator<Item = &'a String>, wanted: &str) -> Option<String> {
+    let mut folded = None;
+    let mut folded_count = 0;
+    for name in names {
+        if name == wanted {
+            return Some(name.clone());
+        }
+        if name.eq_ignore_ascii_case(wanted) {
+            folded = Some(name.clone());
+            folded_count += 1;
+        }
+    }
+    if folded_count == 1 { folded } else { None }
+}
+
+/// The tables of one database of one snapshot.
+#[derive(Debug)]
+struct ShaleSchema {
+    engine: Engine,
+    snapshot: Snapshot,
+    db: String,
+}
+
+#[async_trait]
+impl SchemaProvider for ShaleSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.snapshot
+            .database(&self.db)
+            .map(|d| d.tables.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        let Some(database) = self.snapshot.database(&self.db) else {
+            return Ok(None);
+        };
+        let Some(name) = resolve_name(database.tables.keys(), name) else {
+            return Ok(None);
+        };
+        let Some(table) = database.tables.get(&name) else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(ShaleTable {
+            engine: self.engine.clone(),
+            snapshot: self.snapshot.clone(),
+            db: self.db.clone(),
+            table: table.clone(),
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.snapshot
+            .database(&self.db)
+            .is_some_and(|d| resolve_name(d.tables.keys(), name).is_some())
+    }
+}
+
+/// One table of one snapshot.
+#[derive(Debug)]
+pub struct ShaleTable {
+    engine: Engine,
+    snapshot: Snapshot,
+    db: String,
+    table: Arc<Table>,
+}
+
+#[async_trait]
+impl TableProvider for ShaleTable {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema.arrow_schema().clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match to_predicate(&self.table, f) {
+                Some(_) => TableProviderFilterPushDown::Inexact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        let full = self.table.schema.arrow_schema().clone();
+        let schema = match projection {
+            Some(p) => Arc::new(full.project(p)?),
+            None => full,
+        };
+        let options = ScanOptions {
+            projection: projection.cloned(),
+            predicates: filters
+                .iter()
+                .filter_map(|f| to_predicate(&self.table, f))
+                .collect(),
+            // DataFusion filters the rows again (the pushdown is Inexact).
+            exact: false,
+            ..ScanOptions::default()
+        };
+        let partition = Arc::new(ScanPartition {
+            engine: self.engine.clone(),
+            snapshot: self.snapshot.clone(),
+            db: self.db.clone(),
+            table: self.table.name.clone(),
+            schema: schema.clone(),
+            options,
+        });
+        let exec = StreamingTableExec::try_new(
+            schema,
+            vec![partition],
+            None,
+            Vec::<LexOrdering>::new(),
+            false,
+            None,
+        )?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// One engine scan, run on its own thread and fed to DataFusion through a small channel.
+#[derive(Debug)]
+struct ScanPartition {
+    engine: Engine,
+    snapshot: Snapshot,
+    db: String,
+    table: String,
+    schema: SchemaRef,
+    options: ScanOptions,
+}
+
+/// Batches in flight between the scan thread and DataFusion.
+const SCAN_CHANNEL_BATCHES: usize = 2;
+
+impl PartitionStream for ScanPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (mut sender, receiver) = futures::channel::mpsc::channel(SCAN_CHANNEL_BATCHES);
+        let engine = self.engine.clone();
+        let snapshot = self.snapshot.clone();
+        let db = self.db.clone();
+        let table = self.table.clone();
+        let options = self.options.clone();
+        // ScanStream is a blocking iterator; keep it off the async runtime's threads. The
+        // thread ends when the scan does or when DataFusion drops the receiver.
+        std::thread::spawn(move || {
+            let to_df = |e: shale_engine::Error| DataFusionError::External(Box::new(e));
+            match engine.scan(&snapshot, &db, &table, options) {
+                Ok(stream) => {
+                    for item in stream {
+                        let item = item.map_err(to_df);
+                        let failed = item.is_err();
+                        if futures::executor::block_on(sender.send(item)).is_err() || failed {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = futures::executor::block_on(sender.send(Err(to_df(e))));
+                }
+            }
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), receiver))
+    }
+}
+
+/// The engine predicate equivalent to a filter, if it is a simple one on one column.
+fn to_predicate(table: &Table, filter: &Expr) -> Option<Predicate> {
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (column, literal, op) = match (left.as_ref(), right.as_ref()) {
+                (Expr::Column(c), Expr::Literal(v, _)) => (c, v, *op),
+                (Expr::Literal(v, _), Expr::Column(c)) => (c, v, op.swap()?),
+                _ => return None,
+            };
+            let (name, column_type) = column_of(table, &column.name)?;
+            let value = to_value(literal, &column_type)?;
+            Some(match op {
+                Operator::Eq => Predicate::Eq(name, value),
+                Operator::Lt => Predicate::Lt(name, value),
+                Operator::LtEq => Predicate::Le(name, value),
+                Operator::Gt => Predicate::Gt(name, value),
+                Operator::GtEq => Predicate::Ge(name, value),
+                _ => return None,
+            })
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) => {
+            let (Expr::Column(c), Expr::Literal(low, _), Expr::Literal(high, _)) =
+                (expr.as_ref(), low.as_ref(), high.as_ref())
+            else {
+                return None;
+            };
+            let (name, column_type) = column_of(table, &c.name)?;
+            Some(Predicate::Between(
+                name,
+                to_value(low, &column_type)?,
+                to_value(high, &column_type)?,
+            ))
+        }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) => {
+            let Expr::Column(c) = expr.as_ref() else {
+                return None;
+            };
+            let (name, column_type) = column_of(table, &c.name)?;
+            let values = list
+                .iter()
+                .map(|e| match e {
+                    Expr::Literal(v, _) => to_value(v, &column_type),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(Predicate::In(name, values))
+        }
+        _ => None,
+    }
+}
+
+fn column_of(table: &Table, name: &str) -> Option<(String, ColumnType)> {
+    let column = table.schema.column(name)?;
+    Some((column.name.clone(), column.column_type))
+}
+
+/// The engine value of a literal compared with a column of `column_type`, when the literal's
+/// type is the column's own (after DataFusion's coercion); NULL and anything else give `None`.
+fn to_value(literal: &ScalarValue, column_type: &ColumnType) -> Option<Value> {
+    let int = |v: Option<i128>| v.map(Value::Int);
+    match (column_type, literal) {
+        (
+            ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Int | ColumnType::BigInt,
+            _,
+        ) => match literal {
+            ScalarValue::Int8(v) => int(v.map(i128::from)),
+            ScalarValue::Int16(v) => int(v.map(i128::from)),
+            ScalarValue::Int32(v) => int(v.map(i128::from)),
+            ScalarValue::Int64(v) => int(v.map(i128::from)),
+            _ => None,
+        },
+        (ColumnType::LargeInt, ScalarValue::Decimal128(v, _, 0)) => int(*v),
+        (ColumnType::Decimal { scale, .. }, ScalarValue::Decimal128(v, _, s))
+            if i16::from(*s) == i16::from(*scale) =>
+        {
+            int(*v)
+        }
+        (ColumnType::Date, ScalarValue::Date32(v)) => int(v.map(i128::from)),
+        (ColumnType::Datetime, ScalarValue::TimestampMicrosecond(v, None)) => {
+            int(v.map(i128::from))
+        }
+        (ColumnType::Float, ScalarValue::Float32(v)) => v.map(|v| Value::Float(f64::from(v))),
+        (ColumnType::Double, ScalarValue::Float64(v)) => v.map(Value::Float),
+        (ColumnType::Boolean, ScalarValue::Boolean(v)) => v.map(Value::Bool),
+        (
+            ColumnType::Char(_) | ColumnType::Varchar(_) | ColumnType::String,
+            ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v),
+        ) => v.clone().map(Value::Str),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_convert_only_to_their_own_column_type() {
+        assert_eq!(
+            to_value(&ScalarValue::Int64(Some(7)), &ColumnType::Int),
+            Some(Value::Int(7))
+        );
+        assert_eq!(to_value(&ScalarValue::Int64(None), &ColumnType::Int), None);
+        assert_eq!(
+            to_value(&ScalarValue::Utf8(Some("7".into())), &ColumnType::Int),
+            None
+        );
+        assert_eq!(
+            to_value(
+                &ScalarValue::Decimal128(Some(150), 10, 2),
+                &ColumnType::Decimal {
+                    precision: 10,
+                    scale: 1
+                }
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn names_resolve_exactly_then_case_insensitively() {
+        let names = ["Sales".to_string(), "sales".to_string(), "Orders".to_string()];
+        assert_eq!(resolve_name(names.iter(), "Sales"), Some("Sales".into()));
+        assert_eq!(resolve_name(names.iter(), "orders"), Some("Orders".into()));
+        assert_eq!(resolve_name(names.iter(), "SALES"), None);
+    }
+}

@@ -1,0 +1,153 @@
+//! Queries on DataFusion: one `SessionContext` per statement around one engine snapshot, with
+//! StarRocks' `FILES(...)` calls turned into registered tables.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{CsvReadOptions, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext};
+use shale_engine::Engine;
+
+use crate::error::{Result, SqlError};
+use crate::parser::extract_files_table_function;
+use crate::provider::{CATALOG_NAME, ShaleCatalog};
+
+/// Threads DataFusion splits a query over.
+pub const TARGET_PARTITIONS: usize = 2;
+
+/// The default schema of a context when the session has no current database; no database
+/// is expected to have this name (a database really called so would be used as the default).
+pub const NO_DATABASE: &str = "__no_database__";
+
+/// Catalog and schema that hold the tables standing for `FILES(...)` calls.
+const FILES_CATALOG: &str = "__shale_files";
+const FILES_SCHEMA: &str = "files";
+
+/// A DataFusion context seeing the engine as of now, resolving unqualified table names in
+/// `database`.
+pub fn context(engine: &Engine, database: Option<&str>) -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(TARGET_PARTITIONS)
+        .with_create_default_catalog_and_schema(false)
+        // With no current database an unqualified name resolves nowhere.
+        .with_default_catalog_and_schema(CATALOG_NAME, database.unwrap_or(NO_DATABASE));
+    // StarRocks is MySQL-flavoured: backquoted identifiers, double-quoted strings.
+    config = config.set_str("datafusion.sql_parser.dialect", "MySQL");
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_catalog(
+        CATALOG_NAME,
+        Arc::new(ShaleCatalog::new(engine.clone(), engine.snapshot())),
+    );
+    ctx
+}
+
+/// Plans a query (`SELECT`/`WITH`/`VALUES`), its `FILES(...)` calls registered first.
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    let sql = register_files(ctx, sql).await?;
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    Ok(ctx.sql_with_options(&sql, options).await?)
+}
+
+/// Runs a query to completion.
+pub async fn collect(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<(SchemaRef, Vec<arrow::array::RecordBatch>)> {
+    let df = plan(ctx, sql).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok((schema, batches))
+}
+
+/// Starts a query, for a caller that consumes its batches one at a time.
+pub async fn stream(ctx: &SessionContext, sql: &str) -> Result<SendableRecordBatchStream> {
+    Ok(plan(ctx, sql).await?.execute_stream().await?)
+}
+
+/// Registers a table for each `FILES(...)` call in `sql` and returns the text with each call
+/// replaced by its table's name.
+async fn register_files(ctx: &SessionContext, sql: &str) -> Result<String> {
+    let calls = extract_files_table_function(sql)?;
+    if calls.is_empty() {
+        return Ok(sql.to_string());
+    }
+    let schema = Arc::new(MemorySchemaProvider::new());
+    let catalog = MemoryCatalogProvider::new();
+    catalog.register_schema(FILES_SCHEMA, schema.clone())?;
+    ctx.register_catalog(FILES_CATALOG, Arc::new(catalog));
+    let mut text = String::with_capacity(sql.len());
+    let mut copied = 0;
+    for (index, call) in calls.iter().enumerate() {
+        let property = |key: &str| {
+            call.properties
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.as_str())
+        };
+        let path = property("path")
+            .ok_or_else(|| SqlError::Invalid("FILES() needs a \"path\" property".into()))?;
+        let format = property("format")
+            .ok_or_else(|| SqlError::Invalid("FILES() needs a \"format\" property".into()))?;
+        // A single file keeps its own extension; a directory or glob takes the format's.
+        let extension = std::path::Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|_| std::path::Path::new(path).is_file())
+            .map(|e| format!(".{e}"));
+        let df = match format.to_ascii_lowercase().as_str() {
+            "parquet" => {
+                let mut options = ParquetReadOptions::default();
+                if let Some(e) = &extension {
+                    options.file_extension = e.as_str();
+                }
+                ctx.read_parquet(path, options).await?
+            }
+            "csv" => {
+                // StarRocks reads CSV without a header unless told to skip one.
+                let skip_header = property("csv.skip_header").unwrap_or("0");
+                let has_header = match skip_header.parse::<u32>() {
+                    Ok(0) => false,
+                    Ok(1) => true,
+                    _ => {
+                        return Err(SqlError::NotSupported(format!(
+                            "\"csv.skip_header\" = \"{skip_header}\" (0 or 1 are)"
+                        )));
+                    }
+                };
+                let delimiter = match property("csv.column_separator").unwrap_or(",").as_bytes()
+                {
+                    [b] => *b,
+                    [] => b',',
+                    _ => {
+                        return Err(SqlError::NotSupported(
+                            "a multi-byte \"csv.column_separator\"".into(),
+                        ));
+                    }
+                };
+                let mut options = CsvReadOptions::new()
+                    .has_header(has_header)
+                    .delimiter(delimiter);
+                if let Some(e) = &extension {
+                    options = options.file_extension(e.as_str());
+                }
+                ctx.read_csv(path, options).await?
+            }
+            other => {
+                return Err(SqlError::NotSupported(format!(
+                    "FILES() format \"{other}\" (parquet and csv are)"
+                )));
+            }
+        };
+        let name = format!("f{index}");
+        schema.register_table(name.clone(), df.into_view())?;
+        text.push_str(sql.get(copied..call.byte_range.start).unwrap_or_default());
+        text.push_str(&format!("{FILES_CATALOG}.{FILES_SCHEMA}.{name}"));
+        copied = call.byte_range.end;
+    }
+    text.push_str(sql.get(copied..).unwrap_or_default());
+    Ok(text)
+}
