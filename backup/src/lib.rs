@@ -25,8 +25,8 @@ mod service;
 pub use error::{BackupError, Result};
 pub use job::{BackupJobInfo, JobKind, JobProgress, JobRecord, JobState, RestoreJobInfo};
 pub use repository::{
-    DropReport, RepositoryDef, RepositoryInfo, SnapshotDetails, SnapshotListing, VerifyProblem,
-    VerifyReport,
+    DropReport, PartitionDetails, RepositoryDef, RepositoryInfo, SnapshotDetails, SnapshotListing,
+    TableDetails, VerifyProblem, VerifyReport,
 };
 pub use service::{
     Backups, BackupsOptions, JOBS_FILE, REPOSITORY_META_PREFIX, StateHook, TIMEOUT_DEFAULT_SECS,

@@ -87,14 +87,34 @@ pub struct SnapshotDetails {
     pub timestamp: String,
     /// Database.
     pub database: String,
-    /// Per table: name, then per partition (name, rows, bytes).
-    pub tables: Vec<(String, Vec<(String, u64, u64)>)>,
+    /// Tables.
+    pub tables: Vec<TableDetails>,
     /// Data file references.
     pub file_count: u64,
     /// Bytes of data referenced.
     pub data_bytes: u64,
     /// Rows.
     pub row_count: u64,
+}
+
+/// One table of a snapshot's details.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableDetails {
+    /// Table name.
+    pub name: String,
+    /// Partitions.
+    pub partitions: Vec<PartitionDetails>,
+}
+
+/// One partition of a snapshot's details.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionDetails {
+    /// Partition name.
+    pub name: String,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes of its data files.
+    pub bytes: u64,
 }
 
 /// What DROP SNAPSHOT removed.
@@ -383,10 +403,17 @@ pub(crate) fn details(loaded: &LoadedSnapshot) -> SnapshotDetails {
                             .flat_map(|tb| tb.rowsets.iter().flat_map(|r| r.files.iter()));
                         let (rows, bytes) =
                             files.fold((0u64, 0u64), |(r, b), f| (r + f.rows, b + f.size));
-                        (p.name.clone(), rows, bytes)
+                        PartitionDetails {
+                            name: p.name.clone(),
+                            rows,
+                            bytes,
+                        }
                     })
                     .collect();
-                (t.name.clone(), parts)
+                TableDetails {
+                    name: t.name.clone(),
+                    partitions: parts,
+                }
             })
             .collect(),
         file_count: loaded.info.file_count,

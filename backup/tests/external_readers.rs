@@ -35,7 +35,7 @@ t = [t for t in meta["tables"] if t["name"] == table][0]
 paths = [os.path.join(root, f["path"])
          for p in t["partitions"] for tb in p["tablets"] for r in tb["rowsets"] for f in r["files"]]
 arrow = pa.concat_tables([pq.read_table(p) for p in paths])
-n = duckdb.sql("select count(*), sum(qty) from read_parquet(" + repr(paths) + ")").fetchone()
+n = duckdb.connect().execute("select count(*), sum(qty) from read_parquet(" + repr(paths) + ")").fetchall()[0]
 print(arrow.num_rows, sum(x for x in arrow.column("qty").to_pylist()), n[0], n[1])
 "#;
 

@@ -50,7 +50,10 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_behind() {
     assert!(ops > 20, "only {ops} operations");
     // Operations on the repository (not on jobs.json, whose write failures do not stop a job).
     let probe_root = repos.path().join("probe");
-    let on_repository: Vec<bool> = log.iter().map(|(_, p)| p.starts_with(&probe_root)).collect();
+    let on_repository: Vec<bool> = log
+        .iter()
+        .map(|(_, p)| p.starts_with(&probe_root))
+        .collect();
     assert!(on_repository.iter().filter(|x| **x).count() > 20);
 
     let mut failed = 0;
@@ -68,7 +71,11 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_behind() {
         let listed = b.list_snapshots(&name).unwrap();
         match state {
             Some(JobState::Finished) => {
-                assert!(!on_repository[n as usize], "op {n} {:?} failed but the job finished", log[n as usize]);
+                assert!(
+                    !on_repository[n as usize],
+                    "op {n} {:?} failed but the job finished",
+                    log[n as usize]
+                );
                 assert_eq!(listed.len(), 1);
                 assert_eq!(listed[0].status, "OK", "op {n}");
                 assert!(
@@ -93,7 +100,11 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_behind() {
         // The engine is untouched.
         assert_eq!(engine.snapshot().seq, seq, "op {n}");
     }
-    assert_eq!(failed, on_repository.iter().filter(|x| **x).count(), "every repository fault fails the job");
+    assert_eq!(
+        failed,
+        on_repository.iter().filter(|x| **x).count(),
+        "every repository fault fails the job"
+    );
     assert_eq!(
         rows(&engine, &engine.snapshot(), "shop", "sales"),
         rows(&engine, &source, "shop", "sales")

@@ -69,8 +69,17 @@ fn chosen_tables_partitions_and_alias() {
     let details = b.snapshot_details("repo", "part", None).unwrap();
     assert_eq!(details.database, "shop");
     assert_eq!(details.tables.len(), 1);
-    let parts: Vec<&str> = details.tables[0].1.iter().map(|p| p.0.as_str()).collect();
+    let parts: Vec<&str> = details.tables[0]
+        .partitions
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     assert_eq!(parts, ["p1", "p3"]);
+    let detail_rows: u64 = details.tables[0].partitions.iter().map(|p| p.rows).sum();
+    assert_eq!(
+        detail_rows as usize,
+        sales_rows_in(&all_sales, &[(0, 10), (20, i32::MAX)]).len()
+    );
 
     // Only p3, under an alias, into a new database.
     restore_ok(
