@@ -151,6 +151,15 @@ pub(crate) fn prepare(
                 }
                 t.partitions.retain(|p| wanted.contains(&p.name));
             }
+            // An unpartitioned table's one partition is named like the table: it follows the
+            // alias, so the restored table looks like one created under that name.
+            if t.partitioning == shale_engine::Partitioning::Unpartitioned {
+                for p in &mut t.partitions {
+                    if p.name == t.name {
+                        p.name = target.clone();
+                    }
+                }
+            }
             t.name = target;
             chosen.push(t);
         }

@@ -258,3 +258,62 @@ fn repositories_survive_reopen() {
     assert_eq!(jobs[0].state, JobState::Finished);
     assert_eq!(jobs[0].snapshot_name, "snap");
 }
+
+#[test]
+fn an_unpartitioned_table_restored_under_an_alias_is_named_and_loadable() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    repo_at(&b, "repo", repo.path());
+    let source = engine.snapshot();
+    backup_ok(&b, "shop", "s", "repo", vec![("items".into(), None)]);
+    restore_ok(
+        &b,
+        "shop",
+        "s",
+        "repo",
+        vec![TableRef::new("items").alias("items2")],
+    );
+    let now = engine.snapshot();
+    let t = now.table("shop", "items2").unwrap();
+    assert_eq!(t.partitions.len(), 1);
+    assert_eq!(t.partitions[0].name, "items2");
+    assert_eq!(
+        rows(&engine, &now, "shop", "items2"),
+        rows(&engine, &source, "shop", "items")
+    );
+    // Restoring the same snapshot again replaces the partition of the existing alias table.
+    let schema = now
+        .get_table("shop", "items2")
+        .unwrap()
+        .schema
+        .arrow_schema()
+        .clone();
+    let batch = arrow::array::RecordBatch::try_new(
+        schema,
+        vec![
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["new"])),
+            std::sync::Arc::new(arrow::array::Int32Array::from(vec![1])),
+        ],
+    )
+    .unwrap();
+    engine.load("shop", "items2", [batch]).unwrap();
+    let loaded = rows(&engine, &engine.snapshot(), "shop", "items2");
+    assert_eq!(
+        loaded.len(),
+        rows(&engine, &source, "shop", "items").len() + 1
+    );
+    restore_ok(
+        &b,
+        "shop",
+        "s",
+        "repo",
+        vec![TableRef::new("items").alias("items2")],
+    );
+    let now = engine.snapshot();
+    assert_eq!(
+        rows(&engine, &now, "shop", "items2"),
+        rows(&engine, &source, "shop", "items")
+    );
+}
