@@ -15,6 +15,9 @@ pub enum SqlError {
     /// The storage engine refused or failed.
     #[error("{0}")]
     Engine(#[from] shale_engine::Error),
+    /// A backup, restore or repository operation failed.
+    #[error("{0}")]
+    Backup(#[from] shale_backup::BackupError),
     /// DataFusion failed to plan or run a query.
     #[error("{0}")]
     DataFusion(Box<datafusion::error::DataFusionError>),

@@ -31,6 +31,10 @@ pub struct Session {
     user: String,
     database: Option<String>,
     runtime: tokio::runtime::Runtime,
+    /// Opened by the first backup-family statement.
+    backups: Option<shale_backup::Backups>,
+    /// BACKUP and RESTORE jobs this session submitted.
+    jobs_started: Vec<u64>,
 }
 
 impl Session {
@@ -53,6 +57,8 @@ impl Session {
             user: user.into(),
             database: None,
             runtime,
+            backups: None,
+            jobs_started: Vec::new(),
         })
     }
 
@@ -318,6 +324,40 @@ impl Session {
             }
             other => Err(SqlError::NotSupported(format!("statement {other}"))),
         }
+    }
+
+    /// The backup service of the engine, opened on first use.
+    pub fn backups(&mut self) -> Result<&shale_backup::Backups> {
+        if self.backups.is_none() {
+            self.backups = Some(shale_backup::Backups::open(self.engine.clone())?);
+        }
+        self.backups
+            .as_ref()
+            .ok_or_else(|| SqlError::Invalid("backup service unavailable".into()))
+    }
+
+    pub(crate) fn started_job(&mut self, job_id: u64) {
+        self.jobs_started.push(job_id);
+    }
+
+    /// BACKUP and RESTORE jobs this session submitted, in order.
+    pub fn jobs_started(&self) -> &[u64] {
+        &self.jobs_started
+    }
+
+    /// Waits for every job this session submitted to finish (or `timeout` to pass, per job);
+    /// returns each job's last seen state.
+    pub fn wait_for_jobs(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Vec<(u64, Option<shale_backup::JobState>)> {
+        let Some(backups) = &self.backups else {
+            return Vec::new();
+        };
+        self.jobs_started
+            .iter()
+            .map(|id| (*id, backups.wait(*id, timeout)))
+            .collect()
     }
 
     /// Fails with StarRocks' access-denied message unless the user holds ADMIN.

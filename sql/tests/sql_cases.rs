@@ -7,7 +7,9 @@
 //! - rows as comma-separated lines, header first, NULL written `NULL`;
 //! - `error: <text>`: the script fails with an error whose message contains `<text>`.
 //!
-//! Lines starting with `#` before a case are comments. The SQL `connect <user>` switches the
+//! Lines starting with `#` before a case are comments; a `-- columns: A,B` line in a case's SQL
+//! renders only those columns. The SQL `wait` waits for the session's backup and restore jobs
+//! and prints their final states. The SQL `connect <user>` switches the
 //! session to that user (on the same engine). `$DIR` in SQL is the data directory's parent,
 //! where the harness has written `people.parquet` and `people.csv` (with a header row):
 //! `id,name,score` = `1,ann,9.5`, `2,bob,7.25`, `3,cy,NULL/empty`.
@@ -20,27 +22,34 @@ use arrow::datatypes::{DataType, Field, Schema};
 use shale_engine::Engine;
 use shale_sql::{QueryResult, Session, SqlError, format};
 
-fn render(result: &QueryResult) -> String {
+/// Renders only `columns` (all when empty), so cases can leave out times and ids.
+fn render(result: &QueryResult, columns: &[String]) -> String {
     if !result.has_result_set() {
         return match result.affected_rows {
             Some(n) => format!("affected {n}"),
             None => "ok".into(),
         };
     }
+    let keep: Vec<usize> = result
+        .schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| columns.is_empty() || columns.contains(f.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let fields = result.schema.fields();
     let mut lines = vec![
-        result
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
+        keep.iter()
+            .map(|i| fields[*i].name().clone())
             .collect::<Vec<_>>()
             .join(","),
     ];
     let rows = format::cells(result).unwrap_or_else(|e| panic!("formatting failed: {e}"));
     for row in rows {
         lines.push(
-            row.into_iter()
-                .map(|c| c.unwrap_or_else(|| "NULL".into()))
+            keep.iter()
+                .map(|i| row[*i].clone().unwrap_or_else(|| "NULL".into()))
                 .collect::<Vec<_>>()
                 .join(","),
         );
@@ -132,8 +141,19 @@ fn run_file(path: &Path) -> Vec<String> {
     let mut blessed: Vec<((usize, usize), String)> = Vec::new();
     for case in parse_cases(&text) {
         let sql = case.sql.replace("$DIR", &dir);
-        let outcome: Result<String, SqlError> =
-            if let Some(user) = sql.trim().strip_prefix("connect ") {
+        let columns: Vec<String> = sql
+            .lines()
+            .find_map(|l| l.strip_prefix("-- columns: "))
+            .map(|c| c.split(',').map(|c| c.trim().to_string()).collect())
+            .unwrap_or_default();
+        let outcome: Result<String, SqlError> = if sql.trim() == "wait" {
+            let states = session.wait_for_jobs(std::time::Duration::from_secs(60));
+            Ok(states
+                .iter()
+                .map(|(id, state)| format!("job {id}: {state:?}"))
+                .collect::<Vec<_>>()
+                .join("\n"))
+        } else if let Some(user) = sql.trim().strip_prefix("connect ") {
                 Session::new(engine.clone(), user.trim()).map(|s| {
                     session = s;
                     "ok".to_string()
@@ -141,7 +161,7 @@ fn run_file(path: &Path) -> Vec<String> {
             } else {
                 session
                     .execute(&sql)
-                    .map(|results| results.last().map(render).unwrap_or_else(|| "ok".into()))
+                    .map(|results| results.last().map(|r| render(r, &columns)).unwrap_or_else(|| "ok".into()))
             };
         let matched = match (case.expected.strip_prefix("error: "), &outcome) {
             (Some(want), Err(e)) => e.to_string().contains(want),

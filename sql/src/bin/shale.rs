@@ -86,7 +86,31 @@ fn run(args: &Args) -> Result<(), SqlError> {
             })?;
         sql
     };
-    run_script(&mut session, &script, format)
+    let result = run_script(&mut session, &script, format);
+    let cancelled = wait_for_jobs(&session);
+    result?;
+    match cancelled {
+        Some(id) => Err(SqlError::Invalid(format!("job {id} ended CANCELLED"))),
+        None => Ok(()),
+    }
+}
+
+/// How long the shell waits for each BACKUP or RESTORE job it started before exiting.
+const JOB_WAIT_SECS: u64 = 24 * 3600;
+
+/// Waits for the jobs the script started; returns one that ended CANCELLED, if any.
+fn wait_for_jobs(session: &Session) -> Option<u64> {
+    if session.jobs_started().is_empty() {
+        return None;
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!("waiting for {} backup/restore job(s)...", session.jobs_started().len());
+    }
+    session
+        .wait_for_jobs(std::time::Duration::from_secs(JOB_WAIT_SECS))
+        .into_iter()
+        .find(|(_, state)| *state == Some(shale_backup::JobState::Cancelled))
+        .map(|(id, _)| id)
 }
 
 /// Runs each statement of the script in turn, printing its result before the next runs.
@@ -130,6 +154,7 @@ fn interactive(session: &mut Session, format: Format, data: &std::path::Path) ->
                 if let Err(e) = run_script(session, trimmed, format) {
                     eprintln!("ERROR: {e}");
                 }
+
                 buffer.clear();
             }
             Err(rustyline::error::ReadlineError::Interrupted) => buffer.clear(),
@@ -138,5 +163,8 @@ fn interactive(session: &mut Session, format: Format, data: &std::path::Path) ->
         }
     }
     let _ = editor.save_history(&history);
-    Ok(())
+    match wait_for_jobs(session) {
+        Some(id) => Err(SqlError::Invalid(format!("job {id} ended CANCELLED"))),
+        None => Ok(()),
+    }
 }

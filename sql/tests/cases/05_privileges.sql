@@ -89,7 +89,7 @@ error: Access denied; you need (at least one of) the ADMIN privilege(s)
 
 SHOW BACKUP FROM d
 ----
-error: SHOW BACKUP is not available yet
+JobId,SnapshotName,DbName,State,BackupObjs,CreateTime,SnapshotFinishedTime,UploadFinishedTime,FinishedTime,UnfinishedTasks,Progress,TaskErrMsg,Status,Timeout
 
 connect root
 ----
@@ -122,11 +122,11 @@ ok
 
 BACKUP SNAPSHOT d.s1 TO repo
 ----
-error: BACKUP is not available yet
+error: Repository [repo] does not exist
 
 SHOW REPOSITORIES
 ----
-error: SHOW REPOSITORIES is not available yet
+RepoId,RepoName,CreateTime,IsReadOnly,Location,Broker,ErrMsg
 
 REVOKE ADMIN FROM alice
 ----
