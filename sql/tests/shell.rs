@@ -136,3 +136,29 @@ fn quickstart_example_runs() {
     let out = text(&run.stdout);
     assert!(out.contains("total_rows\n10000\n"), "{out}");
 }
+
+#[test]
+fn shell_waits_for_its_backup_and_a_later_process_shows_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let repo = dir.path().join("repo");
+    let script = format!(
+        "CREATE DATABASE d; CREATE TABLE d.t (k INT); INSERT INTO d.t VALUES (1), (2);\n\
+         CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\";\n\
+         BACKUP SNAPSHOT d.s1 TO r;",
+        repo.display()
+    );
+    let first = shale(&data, &["-e", &script], None);
+    assert!(first.status.success(), "stderr: {}", text(&first.stderr));
+
+    let second = shale(
+        &data,
+        &["--format", "csv", "-e", "SHOW BACKUP FROM d; SHOW SNAPSHOT ON r"],
+        None,
+    );
+    assert!(second.status.success(), "stderr: {}", text(&second.stderr));
+    let out = text(&second.stdout);
+    assert!(out.contains(",s1,d,FINISHED,"), "{out}");
+    assert!(out.starts_with("JobId,SnapshotName,DbName,State,BackupObjs,"), "{out}");
+    assert!(out.contains("Snapshot,Timestamp,Status\ns1,"), "{out}");
+}
