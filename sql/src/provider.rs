@@ -373,6 +373,59 @@ mod tests {
     }
 
     #[test]
+    fn simple_filters_become_engine_predicates() {
+        use datafusion::prelude::{col, lit};
+        use shale_engine::{Column, TableDefinition};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = Engine::open(dir.path()).expect("engine");
+        engine.create_database("d").expect("database");
+        let def = TableDefinition::new(
+            "t",
+            vec![
+                Column::new("id", ColumnType::Int),
+                Column::new("name", ColumnType::Varchar(10)),
+            ],
+        );
+        engine.create_table("d", def).expect("table");
+        let snapshot = engine.snapshot();
+        let table = snapshot.get_table("d", "t").expect("table");
+
+        let ge = col("id").gt_eq(lit(100i32));
+        assert_eq!(
+            to_predicate(table, &ge),
+            Some(Predicate::Ge("id".into(), Value::Int(100)))
+        );
+        let flipped = lit(5i64).gt(col("id"));
+        assert_eq!(
+            to_predicate(table, &flipped),
+            Some(Predicate::Lt("id".into(), Value::Int(5)))
+        );
+        let between = col("id").between(lit(1i32), lit(9i32));
+        assert_eq!(
+            to_predicate(table, &between),
+            Some(Predicate::Between("id".into(), Value::Int(1), Value::Int(9)))
+        );
+        let in_list = col("name").in_list(vec![lit("a"), lit("b")], false);
+        assert_eq!(
+            to_predicate(table, &in_list),
+            Some(Predicate::In(
+                "name".into(),
+                vec![Value::Str("a".into()), Value::Str("b".into())]
+            ))
+        );
+        // Not simple: computed column, negation, NOT IN, unknown column, mismatched literal.
+        assert_eq!(to_predicate(table, &(col("id") + lit(1i32)).gt(lit(5i32))), None);
+        assert_eq!(to_predicate(table, &col("id").not_eq(lit(5i32))), None);
+        assert_eq!(
+            to_predicate(table, &col("id").in_list(vec![lit(1i32)], true)),
+            None
+        );
+        assert_eq!(to_predicate(table, &col("nope").eq(lit(1i32))), None);
+        assert_eq!(to_predicate(table, &col("name").eq(lit(1i32))), None);
+    }
+
+    #[test]
     fn names_resolve_exactly_then_case_insensitively() {
         let names = ["Sales".to_string(), "sales".to_string(), "Orders".to_string()];
         assert_eq!(resolve_name(names.iter(), "Sales"), Some("Sales".into()));
