@@ -349,6 +349,9 @@ impl Backups {
         deep: bool,
     ) -> Result<VerifyReport> {
         let root = self.repository_root(repository)?;
+        // A concurrent DROP SNAPSHOT must not make files vanish under the check.
+        let repo_lock = self.inner.repository_lock(repository);
+        let _guard = lock(&repo_lock);
         let storage = &**self.inner.engine.storage();
         let loaded = repository::load_snapshot(storage, &root, snapshot, timestamp)?;
         Ok(repository::verify(storage, &root, &loaded.meta, deep))
