@@ -360,6 +360,18 @@ impl Session {
             .collect()
     }
 
+    /// Waits up to `timeout` for one job; returns its last seen state and progress (`None`
+    /// when the job is unknown).
+    pub fn wait_for_job(
+        &self,
+        job_id: u64,
+        timeout: std::time::Duration,
+    ) -> Option<(shale_backup::JobState, shale_backup::JobProgress)> {
+        let backups = self.backups.as_ref()?;
+        let state = backups.wait(job_id, timeout)?;
+        Some((state, backups.job_progress(job_id).unwrap_or_default()))
+    }
+
     /// Fails with StarRocks' access-denied message unless the user holds ADMIN.
     pub fn require_admin(&self) -> Result<()> {
         if users::is_admin(&self.engine, &self.user)? {

@@ -98,19 +98,47 @@ fn run(args: &Args) -> Result<(), SqlError> {
 /// How long the shell waits for each BACKUP or RESTORE job it started before exiting.
 const JOB_WAIT_SECS: u64 = 24 * 3600;
 
-/// Waits for the jobs the script started; returns one that ended CANCELLED, if any.
+/// Waits for the jobs the script started, with a progress bar on stderr when stderr is a
+/// terminal; returns one that ended CANCELLED, if any.
 fn wait_for_jobs(session: &Session) -> Option<u64> {
-    if session.jobs_started().is_empty() {
-        return None;
+    let show = std::io::stderr().is_terminal();
+    let mut cancelled = None;
+    for &job in session.jobs_started() {
+        let bar = if show {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} job {prefix}: {msg} {bar:30} {bytes}/{total_bytes}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_prefix(job.to_string());
+            Some(bar)
+        } else {
+            None
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(JOB_WAIT_SECS);
+        let state = loop {
+            let seen = session.wait_for_job(job, std::time::Duration::from_millis(200));
+            let Some((state, progress)) = seen else {
+                break None;
+            };
+            if let Some(bar) = &bar {
+                bar.set_length(progress.bytes_total);
+                bar.set_position(progress.bytes_done);
+                bar.set_message(state.as_str());
+            }
+            if state.is_final() || std::time::Instant::now() >= deadline {
+                break Some(state);
+            }
+        };
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        if state == Some(shale_backup::JobState::Cancelled) && cancelled.is_none() {
+            cancelled = Some(job);
+        }
     }
-    if std::io::stderr().is_terminal() {
-        eprintln!("waiting for {} backup/restore job(s)...", session.jobs_started().len());
-    }
-    session
-        .wait_for_jobs(std::time::Duration::from_secs(JOB_WAIT_SECS))
-        .into_iter()
-        .find(|(_, state)| *state == Some(shale_backup::JobState::Cancelled))
-        .map(|(id, _)| id)
+    cancelled
 }
 
 /// Runs each statement of the script in turn, printing its result before the next runs.
