@@ -1,4 +1,4 @@
-//! The on-disk repository format (see `docs/design-backup.md`).
+//! The on-disk repository format (see `docs/design.md, section "Backup"`).
 //!
 //! ```text
 //! <location>/

@@ -2,7 +2,7 @@
 //!
 //! BACKUP and RESTORE of shale databases, with StarRocks' statements' behaviour (states, rules,
 //! messages, SHOW columns) over an open, content-addressed repository format on a local file
-//! system (`docs/design-backup.md`).
+//! system (`docs/design.md, section "Backup"`).
 //!
 //! Start with [`Backups`]: [`Backups::open`] it on an [`shale_engine::Engine`],
 //! [`Backups::create_repository`], submit [`Backups::backup`] / [`Backups::restore`] jobs (they
