@@ -46,7 +46,11 @@ pub fn table_definition(create: &ast::CreateTable) -> Result<TableDefinition> {
         },
     };
     for key in &key_columns {
-        if !create.columns.iter().any(|c| c.name.eq_ignore_ascii_case(key)) {
+        if !create
+            .columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(key))
+        {
             return Err(SqlError::Invalid(format!(
                 "Key column '{key}' does not exist in table"
             )));
@@ -54,7 +58,11 @@ pub fn table_definition(create: &ast::CreateTable) -> Result<TableDefinition> {
     }
     let mut columns = Vec::with_capacity(create.columns.len());
     for def in &create.columns {
-        if def.default.as_ref().is_some_and(|d| *d != ast::Literal::Null) {
+        if def
+            .default
+            .as_ref()
+            .is_some_and(|d| *d != ast::Literal::Null)
+        {
             return Err(SqlError::NotSupported(format!(
                 "DEFAULT on column '{}' (missing values are NULL)",
                 def.name
@@ -63,7 +71,9 @@ pub fn table_definition(create: &ast::CreateTable) -> Result<TableDefinition> {
         let column_type = ColumnType::from_sql(&def.data_type.name, &def.data_type.params)?;
         let mut column = Column::new(def.name.clone(), column_type);
         column.nullable = def.nullable;
-        column.is_key = key_columns.iter().any(|k| k.eq_ignore_ascii_case(&def.name));
+        column.is_key = key_columns
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&def.name));
         columns.push(column);
     }
     let mut definition = TableDefinition::new(create.name.name.clone(), columns);
@@ -96,7 +106,11 @@ pub fn table_definition(create: &ast::CreateTable) -> Result<TableDefinition> {
             Distribution::hash(Vec::new(), buckets.unwrap_or(BUCKETS_DEFAULT))
         }
     };
-    definition.properties = create.properties.iter().cloned().collect::<BTreeMap<_, _>>();
+    definition.properties = create
+        .properties
+        .iter()
+        .cloned()
+        .collect::<BTreeMap<_, _>>();
     Ok(definition)
 }
 
@@ -294,12 +308,12 @@ pub fn show_create_table(db: &str, table: &Table) -> Result<QueryResult> {
                         PartitionValues::LessThan(upper) => {
                             ast::PartitionBound::LessThan(vec![literal(&upper)])
                         }
-                        PartitionValues::In(values) => ast::PartitionBound::In(
-                            values.into_iter().map(|v| vec![v]).collect(),
-                        ),
-                        PartitionValues::All => ast::PartitionBound::LessThan(vec![
-                            ast::PartitionValue::MaxValue,
-                        ]),
+                        PartitionValues::In(values) => {
+                            ast::PartitionBound::In(values.into_iter().map(|v| vec![v]).collect())
+                        }
+                        PartitionValues::All => {
+                            ast::PartitionBound::LessThan(vec![ast::PartitionValue::MaxValue])
+                        }
                     };
                     ast::PartitionDef {
                         name: p.name.clone(),

@@ -86,7 +86,12 @@ pub fn write(out: &mut dyn Write, result: &QueryResult, format: Format) -> Resul
         }
         Format::Csv => {
             let line = |cells: Vec<String>| cells.join(",");
-            writeln!(out, "{}", line(names.iter().map(|n| csv_field(n)).collect())).map_err(io)?;
+            writeln!(
+                out,
+                "{}",
+                line(names.iter().map(|n| csv_field(n)).collect())
+            )
+            .map_err(io)?;
             for row in &rows {
                 let fields = row
                     .iter()
@@ -102,7 +107,10 @@ pub fn write(out: &mut dyn Write, result: &QueryResult, format: Format) -> Resul
                     .zip(row)
                     .zip(result.schema.fields())
                     .map(|((name, cell), field)| {
-                        (name.to_string(), json_value(cell.as_deref(), field.data_type()))
+                        (
+                            name.to_string(),
+                            json_value(cell.as_deref(), field.data_type()),
+                        )
                     })
                     .collect();
                 writeln!(out, "{}", serde_json::Value::Object(object)).map_err(io)?;

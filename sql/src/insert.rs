@@ -40,10 +40,7 @@ impl Target {
                 .iter()
                 .position(|c| c.name.eq_ignore_ascii_case(name))
                 .ok_or_else(|| {
-                    SqlError::Invalid(format!(
-                        "Unknown column '{name}' in '{}'",
-                        table.name
-                    ))
+                    SqlError::Invalid(format!("Unknown column '{name}' in '{}'", table.name))
                 })?;
             if sources[index].replace(source).is_some() {
                 return Err(SqlError::Invalid(format!(
@@ -126,7 +123,12 @@ impl Target {
 }
 
 /// Loads `VALUES` rows; returns the count of rows written.
-pub fn insert_values(engine: &Engine, db: &str, target: &Target, rows: &[Vec<Literal>]) -> Result<u64> {
+pub fn insert_values(
+    engine: &Engine,
+    db: &str,
+    target: &Target,
+    rows: &[Vec<Literal>],
+) -> Result<u64> {
     let batch = target.values_batch(rows)?;
     Ok(engine.load(db, &target.table.name, [batch])?.row_count)
 }

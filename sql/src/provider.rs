@@ -17,8 +17,7 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvide
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{
-    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
-    expr::InList,
+    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType, expr::InList,
 };
 use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -93,10 +92,7 @@ impl SchemaProvider for ShaleSchema {
             .unwrap_or_default()
     }
 
-    async fn table(
-        &self,
-        name: &str,
-    ) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
         let Some(database) = self.snapshot.database(&self.db) else {
             return Ok(None);
         };
@@ -314,16 +310,15 @@ fn column_of(table: &Table, name: &str) -> Option<(String, ColumnType)> {
 fn to_value(literal: &ScalarValue, column_type: &ColumnType) -> Option<Value> {
     let int = |v: Option<i128>| v.map(Value::Int);
     match (column_type, literal) {
-        (
-            ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Int | ColumnType::BigInt,
-            _,
-        ) => match literal {
-            ScalarValue::Int8(v) => int(v.map(i128::from)),
-            ScalarValue::Int16(v) => int(v.map(i128::from)),
-            ScalarValue::Int32(v) => int(v.map(i128::from)),
-            ScalarValue::Int64(v) => int(v.map(i128::from)),
-            _ => None,
-        },
+        (ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Int | ColumnType::BigInt, _) => {
+            match literal {
+                ScalarValue::Int8(v) => int(v.map(i128::from)),
+                ScalarValue::Int16(v) => int(v.map(i128::from)),
+                ScalarValue::Int32(v) => int(v.map(i128::from)),
+                ScalarValue::Int64(v) => int(v.map(i128::from)),
+                _ => None,
+            }
+        }
         (ColumnType::LargeInt, ScalarValue::Decimal128(v, _, 0)) => int(*v),
         (ColumnType::Decimal { scale, .. }, ScalarValue::Decimal128(v, _, s))
             if i16::from(*s) == i16::from(*scale) =>
@@ -404,7 +399,11 @@ mod tests {
         let between = col("id").between(lit(1i32), lit(9i32));
         assert_eq!(
             to_predicate(table, &between),
-            Some(Predicate::Between("id".into(), Value::Int(1), Value::Int(9)))
+            Some(Predicate::Between(
+                "id".into(),
+                Value::Int(1),
+                Value::Int(9)
+            ))
         );
         let in_list = col("name").in_list(vec![lit("a"), lit("b")], false);
         assert_eq!(
@@ -415,7 +414,10 @@ mod tests {
             ))
         );
         // Not simple: computed column, negation, NOT IN, unknown column, mismatched literal.
-        assert_eq!(to_predicate(table, &(col("id") + lit(1i32)).gt(lit(5i32))), None);
+        assert_eq!(
+            to_predicate(table, &(col("id") + lit(1i32)).gt(lit(5i32))),
+            None
+        );
         assert_eq!(to_predicate(table, &col("id").not_eq(lit(5i32))), None);
         assert_eq!(
             to_predicate(table, &col("id").in_list(vec![lit(1i32)], true)),
@@ -427,7 +429,11 @@ mod tests {
 
     #[test]
     fn names_resolve_exactly_then_case_insensitively() {
-        let names = ["Sales".to_string(), "sales".to_string(), "Orders".to_string()];
+        let names = [
+            "Sales".to_string(),
+            "sales".to_string(),
+            "Orders".to_string(),
+        ];
         assert_eq!(resolve_name(names.iter(), "Sales"), Some("Sales".into()));
         assert_eq!(resolve_name(names.iter(), "orders"), Some("Orders".into()));
         assert_eq!(resolve_name(names.iter(), "SALES"), None);

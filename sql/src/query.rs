@@ -4,9 +4,13 @@
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::prelude::{CsvReadOptions, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{
+    CsvReadOptions, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
+};
 use shale_engine::Engine;
 
 use crate::error::{Result, SqlError};
@@ -118,8 +122,7 @@ async fn register_files(ctx: &SessionContext, sql: &str) -> Result<String> {
                         )));
                     }
                 };
-                let delimiter = match property("csv.column_separator").unwrap_or(",").as_bytes()
-                {
+                let delimiter = match property("csv.column_separator").unwrap_or(",").as_bytes() {
                     [b] => *b,
                     [] => b',',
                     _ => {

@@ -91,7 +91,11 @@ pub(crate) fn build(columns: &[(&str, bool)], rows: Vec<Vec<Cell>>) -> Result<Qu
     let fields: Vec<Field> = columns
         .iter()
         .map(|(name, int)| {
-            let t = if *int { DataType::Int64 } else { DataType::Utf8 };
+            let t = if *int {
+                DataType::Int64
+            } else {
+                DataType::Utf8
+            };
             Field::new(*name, t, true)
         })
         .collect();

@@ -152,7 +152,11 @@ impl Session {
                 let d = snapshot
                     .database(&db)
                     .ok_or_else(|| shale_engine::Error::DatabaseNotFound { name: db.clone() })?;
-                let rows = d.tables.keys().map(|t| vec![Cell::from(t.as_str())]).collect();
+                let rows = d
+                    .tables
+                    .keys()
+                    .map(|t| vec![Cell::from(t.as_str())])
+                    .collect();
                 build(&[(&format!("Tables_in_{db}"), false)], rows)
             }
             Statement::ShowPartitions { table } => {
@@ -267,7 +271,10 @@ impl Session {
             Statement::DropUser { user, if_exists } => {
                 self.require_admin()?;
                 if user.name == users::ROOT {
-                    return Err(SqlError::Invalid("Operation DROP USER failed for 'root': the root user cannot be dropped".into()));
+                    return Err(SqlError::Invalid(
+                        "Operation DROP USER failed for 'root': the root user cannot be dropped"
+                            .into(),
+                    ));
                 }
                 if users::lookup(&self.engine.snapshot(), &user.name)?.is_none() {
                     if *if_exists {
@@ -318,7 +325,11 @@ impl Session {
                     })
                     .collect();
                 build(
-                    &[("UserIdentity", false), ("Catalog", false), ("Grants", false)],
+                    &[
+                        ("UserIdentity", false),
+                        ("Catalog", false),
+                        ("Grants", false),
+                    ],
                     rows,
                 )
             }

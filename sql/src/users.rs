@@ -36,9 +36,9 @@ fn meta_key(name: &str) -> String {
 /// The user's record as of `snapshot`; `None` if there is no such user.
 pub fn lookup(snapshot: &Snapshot, name: &str) -> Result<Option<UserRecord>> {
     match snapshot.meta.get(&meta_key(name)) {
-        Some(json) => serde_json::from_str(json).map(Some).map_err(|e| {
-            SqlError::Invalid(format!("damaged record of user '{name}': {e}"))
-        }),
+        Some(json) => serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| SqlError::Invalid(format!("damaged record of user '{name}': {e}"))),
         None if name == ROOT => Ok(Some(UserRecord {
             admin: true,
             password_set: false,
@@ -57,7 +57,10 @@ pub fn is_admin(engine: &Engine, name: &str) -> Result<bool> {
 
 /// Every user, by name, with root first.
 pub fn list(snapshot: &Snapshot) -> Result<Vec<(String, UserRecord)>> {
-    let mut users = vec![(ROOT.to_string(), lookup(snapshot, ROOT)?.unwrap_or_default())];
+    let mut users = vec![(
+        ROOT.to_string(),
+        lookup(snapshot, ROOT)?.unwrap_or_default(),
+    )];
     for key in snapshot.meta.keys() {
         if let Some(name) = key.strip_prefix("user/")
             && name != ROOT

@@ -69,11 +69,19 @@ fn file_and_stdin_scripts_run_in_table_format() {
     )
     .expect("write script");
     let file_run = shale(&data, &["-f", script.to_str().expect("utf-8 path")], None);
-    assert!(file_run.status.success(), "stderr: {}", text(&file_run.stderr));
+    assert!(
+        file_run.status.success(),
+        "stderr: {}",
+        text(&file_run.stderr)
+    );
     assert!(text(&file_run.stdout).contains("Query OK, 1 rows affected"));
 
     let stdin_run = shale(&data, &[], Some("SELECT k FROM d.t;\n"));
-    assert!(stdin_run.status.success(), "stderr: {}", text(&stdin_run.stderr));
+    assert!(
+        stdin_run.status.success(),
+        "stderr: {}",
+        text(&stdin_run.stderr)
+    );
     let out = text(&stdin_run.stdout);
     assert!(out.contains("| k |"), "{out}");
     assert!(out.contains("| 7 |"), "{out}");
@@ -100,7 +108,11 @@ fn first_failing_statement_stops_the_script_with_exit_code_1() {
 
     let parse = shale(&data, &[], Some("SELECT 1;\nDROP TABLE;\n"));
     assert_eq!(parse.status.code(), Some(1));
-    assert!(text(&parse.stderr).contains("line 2, column 11"), "{}", text(&parse.stderr));
+    assert!(
+        text(&parse.stderr).contains("line 2, column 11"),
+        "{}",
+        text(&parse.stderr)
+    );
 }
 
 #[test]
@@ -129,7 +141,12 @@ fn quickstart_example_runs() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.sql");
     let run = shale(
         &data,
-        &["--format", "csv", "-f", example.to_str().expect("utf-8 path")],
+        &[
+            "--format",
+            "csv",
+            "-f",
+            example.to_str().expect("utf-8 path"),
+        ],
         None,
     );
     assert!(run.status.success(), "stderr: {}", text(&run.stderr));
@@ -153,12 +170,20 @@ fn shell_waits_for_its_backup_and_a_later_process_shows_it() {
 
     let second = shale(
         &data,
-        &["--format", "csv", "-e", "SHOW BACKUP FROM d; SHOW SNAPSHOT ON r"],
+        &[
+            "--format",
+            "csv",
+            "-e",
+            "SHOW BACKUP FROM d; SHOW SNAPSHOT ON r",
+        ],
         None,
     );
     assert!(second.status.success(), "stderr: {}", text(&second.stderr));
     let out = text(&second.stdout);
     assert!(out.contains(",s1,d,FINISHED,"), "{out}");
-    assert!(out.starts_with("JobId,SnapshotName,DbName,State,BackupObjs,"), "{out}");
+    assert!(
+        out.starts_with("JobId,SnapshotName,DbName,State,BackupObjs,"),
+        "{out}"
+    );
     assert!(out.contains("Snapshot,Timestamp,Status\ns1,"), "{out}");
 }

@@ -76,8 +76,11 @@ fn write_inputs(dir: &Path) {
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
     writer.write(&batch).expect("write parquet");
     writer.close().expect("close parquet");
-    std::fs::write(dir.join("people.csv"), "id,name,score\n1,ann,9.5\n2,bob,7.25\n3,cy,\n")
-        .expect("write csv");
+    std::fs::write(
+        dir.join("people.csv"),
+        "id,name,score\n1,ann,9.5\n2,bob,7.25\n3,cy,\n",
+    )
+    .expect("write csv");
 }
 
 struct Case {
@@ -154,15 +157,18 @@ fn run_file(path: &Path) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join("\n"))
         } else if let Some(user) = sql.trim().strip_prefix("connect ") {
-                Session::new(engine.clone(), user.trim()).map(|s| {
-                    session = s;
-                    "ok".to_string()
-                })
-            } else {
-                session
-                    .execute(&sql)
-                    .map(|results| results.last().map(|r| render(r, &columns)).unwrap_or_else(|| "ok".into()))
-            };
+            Session::new(engine.clone(), user.trim()).map(|s| {
+                session = s;
+                "ok".to_string()
+            })
+        } else {
+            session.execute(&sql).map(|results| {
+                results
+                    .last()
+                    .map(|r| render(r, &columns))
+                    .unwrap_or_else(|| "ok".into())
+            })
+        };
         let matched = match (case.expected.strip_prefix("error: "), &outcome) {
             (Some(want), Err(e)) => e.to_string().contains(want),
             (None, Ok(got)) => *got == case.expected,
@@ -207,5 +213,10 @@ fn sql_cases() {
     files.sort();
     assert!(!files.is_empty(), "no cases in {}", dir.display());
     let failures: Vec<String> = files.iter().flat_map(|f| run_file(f)).collect();
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -155,7 +155,11 @@ fn run_script(session: &mut Session, script: &str, format: Format) -> Result<(),
 }
 
 /// The REPL: statements end with `;`, errors are printed and the session goes on.
-fn interactive(session: &mut Session, format: Format, data: &std::path::Path) -> Result<(), SqlError> {
+fn interactive(
+    session: &mut Session,
+    format: Format,
+    data: &std::path::Path,
+) -> Result<(), SqlError> {
     let readline_error = |e: rustyline::error::ReadlineError| SqlError::Io {
         context: "reading a line".into(),
         source: std::io::Error::other(e.to_string()),
@@ -163,10 +167,17 @@ fn interactive(session: &mut Session, format: Format, data: &std::path::Path) ->
     let mut editor = rustyline::DefaultEditor::new().map_err(readline_error)?;
     let history = data.join(".shale_history");
     let _ = editor.load_history(&history);
-    println!("shale: StarRocks SQL on {}. End statements with ';', quit with Ctrl-D.", data.display());
+    println!(
+        "shale: StarRocks SQL on {}. End statements with ';', quit with Ctrl-D.",
+        data.display()
+    );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "shale> " } else { "    -> " };
+        let prompt = if buffer.is_empty() {
+            "shale> "
+        } else {
+            "    -> "
+        };
         match editor.readline(prompt) {
             Ok(line) => {
                 buffer.push_str(&line);
