@@ -224,7 +224,7 @@ fn run(steps: Vec<Step>) {
                 // Snapshots do not outlive the process that took them.
                 held.clear();
                 drop(eng);
-                engine = None;
+                drop(engine.take());
                 engine = Some(Engine::open(dir.path()).unwrap());
                 let snap = e(&engine).snapshot();
                 assert_eq!(
