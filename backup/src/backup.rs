@@ -1,14 +1,16 @@
 //! The BACKUP job: checks at submission, then PENDING → SNAPSHOTING (pin one engine snapshot)
 //! → UPLOAD_SNAPSHOT (lock the repository, clear a partial folder) → UPLOADING (copy data files
-//! not yet in the repository, verifying their hashes) → SAVE_META (`meta.json`) → UPLOAD_INFO
-//! (the info file, which commits the snapshot) → FINISHED.
+//! not yet in the repository, several at a time, verifying their hashes) → SAVE_META
+//! (`meta.json`, created only if absent: claims the name) → UPLOAD_INFO (the info file, created
+//! only if absent, which commits the snapshot) → FINISHED. The same on a directory and on S3.
 //!
-//! Invariant: if the job does not finish, its snapshot folder is removed (info file first), so
+//! Invariant: if the job does not finish, the folder it claimed is removed (info file first), so
 //! nothing is listed OK and the name can be reused. Data files it added stay until a sweep;
 //! they are complete, hash-checked files, harmless to later backups.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use shale_engine::Table;
@@ -18,6 +20,7 @@ use crate::format::*;
 use crate::job::{JobKind, JobRecord, JobState};
 use crate::repository::{self, RepositoryDef};
 use crate::service::{Inner, JobCtx, parse_timeout, timestamp_of};
+use crate::store::RepoStore;
 
 /// A checked BACKUP request.
 #[derive(Debug)]
@@ -119,8 +122,8 @@ pub(crate) fn prepare(
             }
         }
     }
-    let root = repo.root();
-    if repository::snapshot_committed(&**inner.engine.storage(), &root, snapshot)?
+    let store = inner.store(&repo)?;
+    if repository::snapshot_committed(&*store, snapshot)?
         || inner.backup_running(repository, snapshot)
     {
         if incremental {
@@ -285,105 +288,118 @@ pub(crate) fn run(ctx: &JobCtx, plan: BackupPlan) -> Result<()> {
     ctx.enter(JobState::UploadSnapshot)?;
     let repo_lock = ctx.inner.repository_lock(&plan.repository.name);
     let _guard = ctx.lock_repository(&repo_lock)?;
-    let storage = ctx.storage();
-    let root = plan.repository.root();
-    let dir = snapshot_dir(&root, &plan.snapshot);
-    if repository::snapshot_committed(storage, &root, &plan.snapshot)? {
+    let store = ctx.inner.store(&plan.repository)?;
+    if repository::snapshot_committed(&*store, &plan.snapshot)? {
         return Err(BackupError::SnapshotExists {
             name: plan.snapshot.clone(),
         });
     }
     let timestamp = timestamp_of(plan.create_time_ms);
+    let prefix = repository::snapshot_prefix(&plan.snapshot);
+    let mut claimed = false;
     let result = upload(
         ctx,
         &plan,
-        &root,
-        &dir,
+        &store,
         &uploads,
         &meta,
         objects,
         &timestamp,
         (file_count, data_bytes, row_count),
+        &mut claimed,
     );
-    if result.is_err() {
-        // Info file first: from here on the snapshot cannot be listed OK.
-        let _ = storage.remove_file(&dir.join(info_file_name(&timestamp)));
-        let _ = storage.remove_dir_all(&dir);
+    if result.is_err() && claimed {
+        // Info object first: from here on the snapshot cannot be listed OK. Only a job that
+        // claimed the name (created meta.json) removes the folder: another writer's is not ours.
+        let _ = store.delete(&format!("{prefix}{}", info_file_name(&timestamp)));
+        let _ = store.delete_prefix(&prefix);
     }
     result
+}
+
+/// Copies one data file into the repository unless an object of its content is there already.
+fn upload_one(
+    ctx: &JobCtx,
+    store: &dyn RepoStore,
+    u: &Upload,
+    stopped: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let key = &u.file.path;
+    if store.head(key)? == Some(u.file.size) {
+        // Already in the repository (an earlier snapshot has it): reference only.
+        ctx.job.bytes_done.fetch_add(u.file.size, Ordering::Relaxed);
+        ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
+        return ctx.check();
+    }
+    let mut out = store.create(key)?;
+    let copied = (|| -> Result<()> {
+        let mut reader = ctx.inner.engine.storage().open_read(&u.source)?;
+        let mut sink = |d: &[u8]| out.write_all(d);
+        let got = repository::copy_hashed(
+            &mut *reader,
+            Some(&mut sink),
+            &u.source,
+            ctx.inner.options.chunk_bytes,
+            &|| stopped().and_then(|()| ctx.check()),
+            &ctx.job.bytes_done,
+        )?;
+        // The local file must be what the manifest says: a corrupt segment stops here.
+        repository::check_copied(&u.source, &got, &u.file)
+    })();
+    match copied {
+        Ok(()) => out.finish()?,
+        Err(e) => {
+            // Nothing becomes visible; a multipart upload is aborted.
+            out.abort();
+            return Err(e);
+        }
+    }
+    ctx.job
+        .bytes_written
+        .fetch_add(u.file.size, Ordering::Relaxed);
+    ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn upload(
     ctx: &JobCtx,
     plan: &BackupPlan,
-    root: &Path,
-    dir: &Path,
+    store: &Arc<dyn RepoStore>,
     uploads: &BTreeMap<String, Upload>,
     meta: &SnapshotMeta,
     objects: BTreeMap<String, Vec<String>>,
     timestamp: &str,
     (file_count, data_bytes, row_count): (u64, u64, u64),
+    claimed: &mut bool,
 ) -> Result<()> {
-    let storage = ctx.storage();
+    let prefix = repository::snapshot_prefix(&plan.snapshot);
     // A folder without an info file is a failed or interrupted backup's leftover.
-    storage.remove_dir_all(dir)?;
-    storage.create_dir_all(dir)?;
-    storage.create_dir_all(&root.join(DATA_DIR))?;
+    store.delete_prefix(&prefix)?;
 
     ctx.enter(JobState::Uploading)?;
-    let chunk = ctx.inner.options.chunk_bytes;
-    for u in uploads.values() {
-        let target = root.join(&u.file.path);
-        if storage.file_len(&target)? == Some(u.file.size) {
-            // Already in the repository (an earlier snapshot has it): reference only.
-            ctx.job.bytes_done.fetch_add(u.file.size, Ordering::Relaxed);
-            ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
-            ctx.check()?;
-            continue;
-        }
-        let parent = target
-            .parent()
-            .ok_or_else(|| BackupError::corrupt(&target, "data path has no parent"))?;
-        storage.create_dir_all(parent)?;
-        let tmp = parent.join(format!("{}.parquet.tmp{}", u.file.hash, ctx.id()));
-        let copied = (|| -> Result<()> {
-            let mut out = storage.create(&tmp)?;
-            let mut reader = storage.open_read(&u.source)?;
-            let got = repository::copy_hashed(
-                &mut *reader,
-                Some(&mut *out),
-                &u.source,
-                chunk,
-                &|| ctx.check(),
-                &ctx.job.bytes_done,
-            )?;
-            // The local file must be what the manifest says: a corrupt segment stops here.
-            repository::check_copied(&u.source, &got, &u.file)?;
-            out.sync()?;
-            drop(out);
-            storage.rename(&tmp, &target)?;
-            storage.sync_dir(parent)?;
-            Ok(())
-        })();
-        if let Err(e) = copied {
-            let _ = storage.remove_file(&tmp);
-            return Err(e);
-        }
-        ctx.job
-            .bytes_written
-            .fetch_add(u.file.size, Ordering::Relaxed);
-        ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
-    }
+    let list: Vec<&Upload> = uploads.values().collect();
+    repository::parallel_each(store.parallelism(), &list, |u, stopped| {
+        upload_one(ctx, &**store, u, stopped)
+    })?;
     ctx.stamp(|r, now| r.transfer_finished_time_ms = Some(now));
 
     ctx.enter(JobState::SaveMeta)?;
-    let meta_path = dir.join(META_FILE);
-    let meta_bytes = encode_json(&meta_path, meta)?;
-    shale_engine::storage::write_atomic(storage, &meta_path, &meta_bytes)?;
+    let meta_key = format!("{prefix}{META_FILE}");
+    let meta_bytes = encode_json(&store.display(&meta_key), meta)?;
+    // Created only if absent: it claims the snapshot name against another writer.
+    match store.put_once(&meta_key, &meta_bytes) {
+        Ok(()) => *claimed = true,
+        Err(BackupError::ObjectExists { .. }) => {
+            return Err(BackupError::SnapshotExists {
+                name: plan.snapshot.clone(),
+            });
+        }
+        Err(e) => return Err(e),
+    }
 
     ctx.enter(JobState::UploadInfo)?;
-    let info_path = dir.join(info_file_name(timestamp));
+    let info_key = format!("{prefix}{}", info_file_name(timestamp));
     let info = SnapshotInfo {
         format_version: FORMAT_VERSION,
         snapshot: plan.snapshot.clone(),
@@ -400,8 +416,12 @@ fn upload(
     };
     let info_bytes = info.encode()?;
     ctx.check()?;
-    shale_engine::storage::write_atomic(storage, &info_path, &info_bytes)?;
-    // The snapshot directory's own entry in snapshots/ must be durable too.
-    storage.sync_dir(&root.join(SNAPSHOTS_DIR))?;
-    Ok(())
+    // The commit: created last, and only if absent.
+    match store.put_once(&info_key, &info_bytes) {
+        Ok(()) => Ok(()),
+        Err(BackupError::ObjectExists { .. }) => Err(BackupError::SnapshotExists {
+            name: plan.snapshot.clone(),
+        }),
+        Err(e) => Err(e),
+    }
 }

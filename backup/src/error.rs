@@ -12,6 +12,26 @@ pub type Result<T, E = BackupError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackupError {
+    /// An object-storage request failed (after its retries); names the object, never a secret.
+    #[error("object storage request failed for {object}: {reason}")]
+    Store {
+        /// The object (`s3://bucket/key`).
+        object: String,
+        /// What the store answered.
+        reason: String,
+    },
+    /// A conditional create found the object already there.
+    #[error("{object} already exists")]
+    ObjectExists {
+        /// The object or file.
+        object: String,
+    },
+    /// Repository properties that do not apply to the location.
+    #[error("Unknown repository properties: [{}]", keys.join(", "))]
+    UnknownRepositoryProperties {
+        /// The unknown keys.
+        keys: Vec<String>,
+    },
     /// An engine call (storage, catalog, names) failed.
     #[error("{0}")]
     Engine(#[from] shale_engine::Error),

@@ -2,7 +2,7 @@
 //!
 //! BACKUP and RESTORE of shale databases, with StarRocks' statements' behaviour (states, rules,
 //! messages, SHOW columns) over an open, content-addressed repository format on a local file
-//! system (`docs/design.md, section "Backup"`).
+//! system or S3-compatible object storage (`docs/design.md, section "Backup"`).
 //!
 //! Start with [`Backups`]: [`Backups::open`] it on an [`shale_engine::Engine`],
 //! [`Backups::create_repository`], submit [`Backups::backup`] / [`Backups::restore`] jobs (they
@@ -11,7 +11,8 @@
 //! [`Backups::drop_snapshot`].
 //!
 //! Module map: [`format`] (the repository's files), [`repository`] (operations on them),
-//! [`job`] (states, records, SHOW rows), `service` (the [`Backups`] service), `backup` and
+//! [`store`] (where the files live: a directory or an S3 bucket), [`job`] (states, records,
+//! SHOW rows), `service` (the [`Backups`] service), `backup` and
 //! `restore` (the two job kinds).
 
 mod backup;
@@ -21,6 +22,7 @@ pub mod job;
 pub mod repository;
 mod restore;
 mod service;
+pub mod store;
 
 pub use error::{BackupError, Result};
 pub use job::{BackupJobInfo, JobKind, JobProgress, JobRecord, JobState, RestoreJobInfo};
@@ -32,3 +34,4 @@ pub use service::{
     Backups, BackupsOptions, JOBS_FILE, REPOSITORY_META_PREFIX, StateHook, TIMEOUT_DEFAULT_SECS,
     TIMEOUT_MIN_SECS, TableRef,
 };
+pub use store::{ObjectEntry, ObjectWriter, RepoStore, StoreOptions};

@@ -4,29 +4,32 @@
 //! Invariants:
 //! - A snapshot is OK only if its info file exists, decodes, and `meta.json` has the size and
 //!   BLAKE3 the info file records.
-//! - A data file is only ever created under a temporary name and renamed into place after its
-//!   content hash was checked, so `data/.../<hash>.parquet` always holds bytes hashing to `<hash>`
-//!   unless damaged afterwards (which VERIFY reports).
+//! - A data file only becomes visible (FS: renamed from a temporary name; S3: PUT or multipart
+//!   completion) after its content hash was checked, so `data/.../<hash>.parquet` always holds
+//!   bytes hashing to `<hash>` unless damaged afterwards (which VERIFY reports).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use shale_engine::{Storage, WritableFile};
+use shale_engine::Storage;
 
 use crate::error::{BackupError, Result};
 use crate::format::*;
+use crate::store::RepoStore;
 
-/// A repository as the engine's catalog stores it (under `repository/<name>`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A repository as the engine's catalog stores it (under `repository/<name>`). `Debug` masks
+/// secret properties.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepositoryDef {
     /// Catalog id.
     pub id: u64,
     /// Name.
     pub name: String,
-    /// Location as given (a path or a `file://` URI).
+    /// Location as given (a path, a `file://` URI, or `s3://bucket/prefix` / `s3a://...`).
     pub location: String,
     /// Whether BACKUP into it is refused.
     pub read_only: bool,
@@ -37,9 +40,38 @@ pub struct RepositoryDef {
 }
 
 impl RepositoryDef {
-    /// The directory of the repository.
+    /// The directory of a local repository (for an object-storage one, the location as a path).
     pub fn root(&self) -> PathBuf {
         location_path(&self.location)
+    }
+
+    /// Whether the location is on S3-compatible object storage (`s3://` or `s3a://`).
+    pub fn is_object_storage(&self) -> bool {
+        crate::store::parse_s3_location(&self.location).is_some()
+    }
+
+    /// The properties with secret values replaced by `***`.
+    pub fn masked_properties(&self) -> BTreeMap<String, String> {
+        self.properties
+            .iter()
+            .map(|(k, v)| {
+                let secret = crate::store::SECRET_PROPERTIES.contains(&k.as_str());
+                (k.clone(), if secret { "***".into() } else { v.clone() })
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for RepositoryDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepositoryDef")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("location", &self.location)
+            .field("read_only", &self.read_only)
+            .field("properties", &self.masked_properties())
+            .field("create_time_ms", &self.create_time_ms)
+            .finish()
     }
 }
 
@@ -160,14 +192,18 @@ pub(crate) struct LoadedSnapshot {
     pub meta: SnapshotMeta,
 }
 
-/// Prepares `root` as a repository: creates it (unless read-only), adopts an existing marker or
-/// writes a new one. Returns the creation time to show.
-pub(crate) fn init_location(
+/// The key prefix of a snapshot's folder, `snapshots/<name>/`.
+pub(crate) fn snapshot_prefix(snapshot: &str) -> String {
+    format!("{SNAPSHOTS_DIR}/{snapshot}/")
+}
+
+/// Checks a local directory location before a store is opened on it: creates it (unless
+/// read-only) and refuses a path that is not a readable directory.
+pub(crate) fn prepare_fs_location(
     storage: &dyn Storage,
-    name: &str,
     location: &str,
     read_only: bool,
-) -> Result<i64> {
+) -> Result<()> {
     let invalid = |reason: String| BackupError::InvalidLocation {
         location: location.to_string(),
         reason,
@@ -177,7 +213,7 @@ pub(crate) fn init_location(
     }
     if location.contains("://") && !location.starts_with("file://") {
         return Err(invalid(format!(
-            "unsupported location {location}: only local paths and file:// URIs"
+            "unsupported location {location}: only local paths, file://, s3:// and s3a:// URIs"
         )));
     }
     let root = location_path(location);
@@ -193,16 +229,36 @@ pub(crate) fn init_location(
         }
         Err(e) => return Err(invalid(format!("{}: {e}", root.display()))),
     }
-    let marker = root.join(REPOSITORY_FILE);
     if std::fs::read_dir(&root).is_err() {
         return Err(invalid(format!("cannot read directory {}", root.display())));
     }
-    if storage
-        .file_len(&marker)
+    Ok(())
+}
+
+/// Prepares a store as a repository: proves it is reachable, adopts an existing marker or
+/// writes a new one, and (unless read-only) proves it is writable. Returns the creation time
+/// to show. Wrong credentials or a missing bucket fail here, not at the first backup.
+pub(crate) fn init_location(
+    store: &dyn RepoStore,
+    name: &str,
+    location: &str,
+    read_only: bool,
+) -> Result<i64> {
+    let invalid = |reason: String| BackupError::InvalidLocation {
+        location: location.to_string(),
+        reason,
+    };
+    let marker = store.display(REPOSITORY_FILE);
+    // A listing is the cheapest request that fails on a missing bucket or bad credentials.
+    store.list_dirs("").map_err(|e| invalid(e.to_string()))?;
+    if store
+        .head(REPOSITORY_FILE)
         .map_err(|e| invalid(e.to_string()))?
         .is_some()
     {
-        let bytes = storage.read(&marker).map_err(|e| invalid(e.to_string()))?;
+        let bytes = store
+            .read(REPOSITORY_FILE)
+            .map_err(|e| invalid(e.to_string()))?;
         let file: RepositoryFile =
             decode_json(&marker, &bytes).map_err(|e| invalid(e.to_string()))?;
         if file.format_version > FORMAT_VERSION {
@@ -214,15 +270,17 @@ pub(crate) fn init_location(
         }
         if !read_only {
             // Prove we can write here before accepting BACKUP jobs.
-            let probe = root.join(".shale_probe");
-            storage::probe(storage, &probe).map_err(|e| invalid(e.to_string()))?;
+            store
+                .put(PROBE_FILE, b"probe")
+                .and_then(|()| store.delete(PROBE_FILE))
+                .map_err(|e| invalid(e.to_string()))?;
         }
         return Ok(file.create_time_ms);
     }
     if read_only {
         return Err(invalid(format!(
             "{} is not a shale repository (no {REPOSITORY_FILE})",
-            root.display()
+            store.display("").display()
         )));
     }
     let file = RepositoryFile {
@@ -231,54 +289,41 @@ pub(crate) fn init_location(
         create_time_ms: now_ms(),
     };
     let bytes = encode_json(&marker, &file)?;
-    shale_engine::storage::write_atomic(storage, &marker, &bytes)
+    store
+        .put_once(REPOSITORY_FILE, &bytes)
         .map_err(|e| invalid(e.to_string()))?;
     Ok(file.create_time_ms)
 }
 
-mod storage {
-    use super::*;
+/// The object a writability probe creates and removes.
+const PROBE_FILE: &str = ".shale_probe";
 
-    /// Creates and removes a small file.
-    pub(super) fn probe(storage: &dyn Storage, path: &Path) -> Result<()> {
-        let mut f = storage.create(path)?;
-        f.write_all(b"probe")?;
-        drop(f);
-        storage.remove_file(path)?;
-        Ok(())
-    }
-}
-
-/// The info timestamps present in a snapshot directory.
-pub(crate) fn timestamps(
-    storage: &dyn Storage,
-    root: &Path,
-    snapshot: &str,
-) -> Result<Vec<String>> {
-    let mut out: Vec<String> = storage
-        .list_dir(&snapshot_dir(root, snapshot))?
+/// The info timestamps present in a snapshot folder.
+pub(crate) fn timestamps(store: &dyn RepoStore, snapshot: &str) -> Result<Vec<String>> {
+    let prefix = snapshot_prefix(snapshot);
+    let mut out: Vec<String> = store
+        .list(&prefix)?
         .into_iter()
-        .filter(|e| !e.is_dir)
-        .filter_map(|e| info_timestamp(&e.name).map(str::to_string))
+        .filter_map(|e| {
+            let name = e.key.strip_prefix(&prefix)?;
+            (!name.contains('/'))
+                .then(|| info_timestamp(name).map(str::to_string))
+                .flatten()
+        })
         .collect();
     out.sort();
     Ok(out)
 }
 
 /// Whether a snapshot with an info file exists (committed, or at least claimed).
-pub(crate) fn snapshot_committed(
-    storage: &dyn Storage,
-    root: &Path,
-    snapshot: &str,
-) -> Result<bool> {
-    Ok(!timestamps(storage, root, snapshot)?.is_empty())
+pub(crate) fn snapshot_committed(store: &dyn RepoStore, snapshot: &str) -> Result<bool> {
+    Ok(!timestamps(store, snapshot)?.is_empty())
 }
 
 /// Reads and checks one snapshot: info file `timestamp` (or the only one), then `meta.json`
 /// against the size and BLAKE3 the info records.
 pub(crate) fn load_snapshot(
-    storage: &dyn Storage,
-    root: &Path,
+    store: &dyn RepoStore,
     snapshot: &str,
     timestamp: Option<&str>,
 ) -> Result<LoadedSnapshot> {
@@ -287,21 +332,28 @@ pub(crate) fn load_snapshot(
         snapshot: snapshot.to_string(),
         reason,
     };
-    let dir = snapshot_dir(root, snapshot);
-    let found = timestamps(storage, root, snapshot)?;
+    let prefix = snapshot_prefix(snapshot);
+    let found = timestamps(store, snapshot)?;
     let timestamp = match timestamp {
         Some(ts) => {
             if !found.iter().any(|f| f == ts) {
                 return Err(info_err(format!(
                     "Expected one file with path: {}. get: 0",
-                    dir.join(info_file_name(ts)).display()
+                    store
+                        .display(&format!("{prefix}{}", info_file_name(ts)))
+                        .display()
                 )));
             }
             ts.to_string()
         }
         None => match found.as_slice() {
             [one] => one.clone(),
-            [] => return Err(info_err(format!("no info file in {}", dir.display()))),
+            [] => {
+                return Err(info_err(format!(
+                    "no info file in {}",
+                    store.display(&prefix).display()
+                )));
+            }
             many => {
                 return Err(info_err(format!(
                     "the snapshot has {} backup timestamps ({}); specify backup_timestamp",
@@ -311,8 +363,9 @@ pub(crate) fn load_snapshot(
             }
         },
     };
-    let info_path = dir.join(info_file_name(&timestamp));
-    let info = SnapshotInfo::decode(&info_path, &storage.read(&info_path)?)?;
+    let info_key = format!("{prefix}{}", info_file_name(&timestamp));
+    let info_path = store.display(&info_key);
+    let info = SnapshotInfo::decode(&info_path, &store.read(&info_key)?)?;
     if info.format_version > FORMAT_VERSION || info.snapshot != snapshot {
         return Err(BackupError::corrupt(
             &info_path,
@@ -322,8 +375,9 @@ pub(crate) fn load_snapshot(
             ),
         ));
     }
-    let meta_path = dir.join(META_FILE);
-    let bytes = storage.read(&meta_path)?;
+    let meta_key = format!("{prefix}{META_FILE}");
+    let meta_path = store.display(&meta_key);
+    let bytes = store.read(&meta_key)?;
     if bytes.len() as u64 != info.meta_size {
         return Err(BackupError::corrupt(
             &meta_path,
@@ -353,20 +407,22 @@ pub(crate) fn load_snapshot(
     Ok(LoadedSnapshot { info, meta })
 }
 
-/// SHOW SNAPSHOT: every snapshot directory with its timestamps and status.
-pub(crate) fn list_snapshots(storage: &dyn Storage, root: &Path) -> Result<Vec<SnapshotListing>> {
+/// SHOW SNAPSHOT: every snapshot folder with its timestamps and status.
+pub(crate) fn list_snapshots(store: &dyn RepoStore) -> Result<Vec<SnapshotListing>> {
     let mut out = Vec::new();
-    for entry in storage.list_dir(&root.join(SNAPSHOTS_DIR))? {
-        if !entry.is_dir || shale_engine::names::validate("snapshot", &entry.name).is_err() {
+    let mut names = store.list_dirs(&format!("{SNAPSHOTS_DIR}/"))?;
+    names.sort();
+    for name in names {
+        if shale_engine::names::validate("snapshot", &name).is_err() {
             continue;
         }
-        let timestamps = timestamps(storage, root, &entry.name)?;
+        let timestamps = timestamps(store, &name)?;
         let status = if timestamps.is_empty() {
             "ERROR: no snapshot".to_string()
         } else {
             let mut status = "OK".to_string();
             for ts in &timestamps {
-                if let Err(e) = load_snapshot(storage, root, &entry.name, Some(ts)) {
+                if let Err(e) = load_snapshot(store, &name, Some(ts)) {
                     status = format!("ERROR: Failed to get info: {e}");
                     break;
                 }
@@ -374,7 +430,7 @@ pub(crate) fn list_snapshots(storage: &dyn Storage, root: &Path) -> Result<Vec<S
             status
         };
         out.push(SnapshotListing {
-            snapshot: entry.name,
+            snapshot: name,
             timestamps,
             status,
         });
@@ -422,12 +478,15 @@ pub(crate) fn details(loaded: &LoadedSnapshot) -> SnapshotDetails {
     }
 }
 
+/// Where [`copy_hashed`] writes each chunk.
+pub(crate) type Sink<'a> = &'a mut dyn FnMut(&[u8]) -> Result<()>;
+
 /// Streams `reader` into `writer` in chunks of `chunk` bytes, hashing as it goes; calls `check`
 /// before every chunk (cancel, deadline) and adds to `progress` after it. Returns the BLAKE3
 /// hex, CRC-32C and length of what was copied.
 pub(crate) fn copy_hashed(
     reader: &mut dyn Read,
-    mut writer: Option<&mut dyn WritableFile>,
+    mut writer: Option<Sink<'_>>,
     source: &Path,
     chunk: usize,
     check: &dyn Fn() -> Result<()>,
@@ -456,8 +515,8 @@ pub(crate) fn copy_hashed(
         hasher.update(data);
         crc = crc32c::crc32c_append(crc, data);
         len += filled as u64;
-        if let Some(w) = writer.as_deref_mut() {
-            w.write_all(data)?;
+        if let Some(w) = writer.as_mut() {
+            w(data)?;
         }
         progress.fetch_add(filled as u64, Ordering::Relaxed);
         if filled < buf.len() {
@@ -498,34 +557,32 @@ pub(crate) fn check_copied(
 
 /// DROP SNAPSHOT: info files first (the snapshot stops existing), then the folder, then every
 /// data file no remaining `meta.json` references. The caller holds the repository lock.
-pub(crate) fn drop_snapshot(
-    storage: &dyn Storage,
-    root: &Path,
-    snapshot: &str,
-) -> Result<DropReport> {
+pub(crate) fn drop_snapshot(store: &dyn RepoStore, snapshot: &str) -> Result<DropReport> {
     shale_engine::names::validate("snapshot", snapshot)?;
-    let dir = snapshot_dir(root, snapshot);
-    let entries = storage.list_dir(&dir)?;
+    let prefix = snapshot_prefix(snapshot);
+    let entries = store.list(&prefix)?;
     if entries.is_empty() {
         return Err(BackupError::SnapshotInfo {
             snapshot: snapshot.to_string(),
-            reason: format!("{} does not exist", dir.display()),
+            reason: format!("{} does not exist", store.display(&prefix).display()),
         });
     }
     let mut report = DropReport::default();
-    for e in entries.iter().filter(|e| e.name.starts_with(INFO_PREFIX)) {
-        storage.remove_file(&dir.join(&e.name))?;
-        report.bytes_freed += e.len;
+    let is_info = |key: &str| {
+        key.strip_prefix(&prefix)
+            .is_some_and(|n| n.starts_with(INFO_PREFIX))
+    };
+    for e in entries.iter().filter(|e| is_info(&e.key)) {
+        store.delete(&e.key)?;
+        report.bytes_freed += e.size;
     }
-    storage.sync_dir(&dir)?;
     report.bytes_freed += entries
         .iter()
-        .filter(|e| !e.name.starts_with(INFO_PREFIX) && !e.is_dir)
-        .map(|e| e.len)
+        .filter(|e| !is_info(&e.key))
+        .map(|e| e.size)
         .sum::<u64>();
-    storage.remove_dir_all(&dir)?;
-    storage.sync_dir(&root.join(SNAPSHOTS_DIR))?;
-    let (files, bytes) = sweep(storage, root)?;
+    store.delete_prefix(&prefix)?;
+    let (files, bytes) = sweep(store)?;
     report.files_removed = files;
     report.bytes_freed += bytes;
     Ok(report)
@@ -533,46 +590,31 @@ pub(crate) fn drop_snapshot(
 
 /// Removes data files no snapshot's `meta.json` references, and leftover temporary files.
 /// If some `meta.json` cannot be read, nothing is removed (its files might still be needed).
-pub(crate) fn sweep(storage: &dyn Storage, root: &Path) -> Result<(u64, u64)> {
+pub(crate) fn sweep(store: &dyn RepoStore) -> Result<(u64, u64)> {
     let mut referenced = BTreeSet::new();
-    for snap in storage.list_dir(&root.join(SNAPSHOTS_DIR))? {
-        if !snap.is_dir {
+    for name in store.list_dirs(&format!("{SNAPSHOTS_DIR}/"))? {
+        let meta_key = format!("{}{META_FILE}", snapshot_prefix(&name));
+        if store.head(&meta_key)?.is_none() {
             continue;
         }
-        let meta_path = root.join(SNAPSHOTS_DIR).join(&snap.name).join(META_FILE);
-        if storage.file_len(&meta_path)?.is_none() {
-            continue;
-        }
-        let Ok(meta) = decode_json::<SnapshotMeta>(&meta_path, &storage.read(&meta_path)?) else {
+        let meta_path = store.display(&meta_key);
+        let Ok(meta) = decode_json::<SnapshotMeta>(&meta_path, &store.read(&meta_key)?) else {
             return Ok((0, 0));
         };
         referenced.extend(meta.files().map(|f| f.hash.clone()));
     }
     let (mut files, mut bytes) = (0, 0);
-    let data = root.join(DATA_DIR);
-    for a in storage.list_dir(&data)?.into_iter().filter(|e| e.is_dir) {
-        for b in storage
-            .list_dir(&data.join(&a.name))?
-            .into_iter()
-            .filter(|e| e.is_dir)
-        {
-            let dir = data.join(&a.name).join(&b.name);
-            let mut removed = false;
-            for f in storage.list_dir(&dir)?.into_iter().filter(|e| !e.is_dir) {
-                let keep = f
-                    .name
-                    .strip_suffix(".parquet")
-                    .is_some_and(|h| is_hash(h) && referenced.contains(h));
-                if !keep {
-                    storage.remove_file(&dir.join(&f.name))?;
-                    files += 1;
-                    bytes += f.len;
-                    removed = true;
-                }
-            }
-            if removed {
-                storage.sync_dir(&dir)?;
-            }
+    for e in store.list(&format!("{DATA_DIR}/"))? {
+        let keep = e
+            .key
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(".parquet"))
+            .is_some_and(|h| is_hash(h) && referenced.contains(h) && e.key == data_path(h));
+        if !keep {
+            store.delete(&e.key)?;
+            files += 1;
+            bytes += e.size;
         }
     }
     Ok((files, bytes))
@@ -580,12 +622,7 @@ pub(crate) fn sweep(storage: &dyn Storage, root: &Path) -> Result<(u64, u64)> {
 
 /// VERIFY: every distinct data file present with the recorded size, BLAKE3 and CRC-32C; `deep`
 /// also decodes it as Parquet and counts its rows.
-pub(crate) fn verify(
-    storage: &dyn Storage,
-    root: &Path,
-    meta: &SnapshotMeta,
-    deep: bool,
-) -> VerifyReport {
+pub(crate) fn verify(store: &Arc<dyn RepoStore>, meta: &SnapshotMeta, deep: bool) -> VerifyReport {
     let mut report = VerifyReport::default();
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
@@ -595,14 +632,14 @@ pub(crate) fn verify(
             continue;
         }
         report.files_checked += 1;
-        let path = root.join(&f.path);
+        let path = store.display(&f.path);
         let mut problem = |p: String| {
             problems.push(VerifyProblem {
                 path: f.path.clone(),
                 problem: p,
             })
         };
-        match storage.file_len(&path) {
+        match store.head(&f.path) {
             Ok(None) => {
                 problem("missing".into());
                 continue;
@@ -617,9 +654,8 @@ pub(crate) fn verify(
             }
             Ok(Some(_)) => {}
         }
-        let copied = storage
-            .open_read(&path)
-            .map_err(BackupError::from)
+        let copied = store
+            .open_read(&f.path, 0)
             .and_then(|mut r| copy_hashed(&mut *r, None, &path, 1 << 20, &|| Ok(()), &never));
         match copied.and_then(|c| check_copied(&path, &c, f)) {
             Ok(()) => {}
@@ -630,7 +666,7 @@ pub(crate) fn verify(
         }
         report.bytes_checked += f.size;
         if deep {
-            match count_rows(storage, &path) {
+            match count_rows(store, &f.path, f.size) {
                 Ok(rows) if rows == f.rows => {}
                 Ok(rows) => problem(format!("has {rows} rows, {} recorded", f.rows)),
                 Err(e) => problem(e.to_string()),
@@ -641,11 +677,16 @@ pub(crate) fn verify(
     report
 }
 
-/// Decodes a Parquet file and counts its rows.
-pub(crate) fn count_rows(storage: &dyn Storage, path: &Path) -> Result<u64> {
-    let bytes = storage.map(path)?;
-    let bad = |e: &dyn std::fmt::Display| BackupError::corrupt(path, format!("Parquet: {e}"));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+/// Decodes a Parquet object of `len` bytes and counts its rows, reading it by ranges.
+pub(crate) fn count_rows(store: &Arc<dyn RepoStore>, key: &str, len: u64) -> Result<u64> {
+    let path = store.display(key);
+    let bad = |e: &dyn std::fmt::Display| BackupError::corrupt(&path, format!("Parquet: {e}"));
+    let chunks = crate::store::StoreChunks {
+        store: store.clone(),
+        key: key.to_string(),
+        len,
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(chunks)
         .map_err(|e| bad(&e))?
         .build()
         .map_err(|e| bad(&e))?;
@@ -654,4 +695,57 @@ pub(crate) fn count_rows(storage: &dyn Storage, path: &Path) -> Result<u64> {
         rows += batch.map_err(|e| bad(&e))?.num_rows() as u64;
     }
     Ok(rows)
+}
+
+/// Runs `work` on every item with up to `threads` threads; stops handing out items at the first
+/// error and returns it. `work` gets a check that fails once another item failed, to call
+/// between chunks.
+pub(crate) fn parallel_each<T: Sync>(
+    threads: usize,
+    items: &[T],
+    work: impl Fn(&T, &dyn Fn() -> Result<()>) -> Result<()> + Sync,
+) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let failed: std::sync::Mutex<Option<BackupError>> = std::sync::Mutex::new(None);
+    let stopped = || {
+        if stop.load(Ordering::SeqCst) {
+            Err(BackupError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
+    let run = || {
+        while !stop.load(Ordering::Relaxed) {
+            let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            if let Err(e) = work(item, &stopped) {
+                // The error is recorded before `stop` is raised, so a sibling's "stopped"
+                // error never takes its place.
+                let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+                if f.is_none() {
+                    *f = Some(e);
+                }
+                drop(f);
+                stop.store(true, Ordering::SeqCst);
+                break;
+            }
+        }
+    };
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        run();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(run);
+            }
+        });
+    }
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

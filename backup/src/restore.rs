@@ -106,8 +106,7 @@ pub(crate) fn prepare(
     };
     let repo = inner.repository(repository)?;
     let loaded = repository::load_snapshot(
-        &**inner.engine.storage(),
-        &repo.root(),
+        &*inner.store(&repo)?,
         snapshot,
         properties.get("backup_timestamp").map(String::as_str),
     )?;
@@ -296,18 +295,19 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
     ctx.enter(JobState::Download)?;
     let repo_lock = ctx.inner.repository_lock(&plan.repository.name);
     let _guard = ctx.lock_repository(&repo_lock)?;
-    let storage = ctx.storage();
-    let root = plan.repository.root();
+    let store = ctx.inner.store(&plan.repository)?;
     // The snapshot may have been dropped or replaced since submission.
     let again = repository::load_snapshot(
-        storage,
-        &root,
+        &*store,
         &plan.snapshot,
         Some(&plan.loaded.info.backup_timestamp),
     )?;
     if again.meta != plan.loaded.meta {
         return Err(BackupError::corrupt(
-            snapshot_dir(&root, &plan.snapshot).join(META_FILE),
+            store.display(&format!(
+                "{}{META_FILE}",
+                repository::snapshot_prefix(&plan.snapshot)
+            )),
             "the snapshot changed while the restore was starting",
         ));
     }
@@ -329,9 +329,11 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
     ctx.enter(JobState::Downloading)?;
     let engine = &ctx.inner.engine;
     let target = engine.snapshot();
-    let mut import = engine.begin_import();
+    let import = engine.begin_import();
     let chunk = ctx.inner.options.chunk_bytes;
     let mut ops = Vec::new();
+    // (engine-relative path, repository file): copied below, several at a time.
+    let mut copies: Vec<(String, &FileMeta)> = Vec::new();
     let db_exists = target.database(&plan.db).is_some();
     if !db_exists {
         ops.push(Op::CreateDatabase {
@@ -360,21 +362,7 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
                     for (n, f) in rowset.files.iter().enumerate() {
                         let relative =
                             segment_path(table_id, partition_id, tablet_id, rowset_id, n);
-                        let source = root.join(&f.path);
-                        let mut out = import.create_file(&relative)?;
-                        let mut reader = storage.open_read(&source)?;
-                        let got = repository::copy_hashed(
-                            &mut *reader,
-                            Some(&mut *out),
-                            &source,
-                            chunk,
-                            &|| ctx.check(),
-                            &ctx.job.bytes_done,
-                        )?;
-                        repository::check_copied(&source, &got, f)?;
-                        out.sync()?;
-                        ctx.job.bytes_written.fetch_add(f.size, Ordering::Relaxed);
-                        ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
+                        copies.push((relative.clone(), f));
                         segments.push(SegmentMeta {
                             path: relative,
                             row_count: f.rows,
@@ -422,6 +410,30 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
             }),
         }
     }
+    let import = std::sync::Mutex::new(import);
+    repository::parallel_each(store.parallelism(), &copies, |(relative, f), stopped| {
+        let mut out = import
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .create_file(relative)?;
+        let source = store.display(&f.path);
+        let mut reader = store.open_read(&f.path, 0)?;
+        let mut sink = |d: &[u8]| out.write_all(d).map_err(BackupError::from);
+        let got = repository::copy_hashed(
+            &mut *reader,
+            Some(&mut sink),
+            &source,
+            chunk,
+            &|| stopped().and_then(|()| ctx.check()),
+            &ctx.job.bytes_done,
+        )?;
+        repository::check_copied(&source, &got, f)?;
+        out.sync()?;
+        ctx.job.bytes_written.fetch_add(f.size, Ordering::Relaxed);
+        ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    })?;
+    let import = import.into_inner().unwrap_or_else(|p| p.into_inner());
     ctx.stamp(|r, now| r.transfer_finished_time_ms = Some(now));
 
     ctx.enter(JobState::Commit)?;

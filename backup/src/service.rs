@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use crate::job::{BackupJobInfo, Job, JobKind, JobProgress, JobRecord, JobState, 
 use crate::repository::{
     self, DropReport, RepositoryDef, RepositoryInfo, SnapshotDetails, SnapshotListing, VerifyReport,
 };
+use crate::store::{FsStore, OwnedRuntime, RepoStore, S3Store, StoreOptions};
 
 /// The catalog key prefix of repository definitions.
 pub const REPOSITORY_META_PREFIX: &str = "repository/";
@@ -50,6 +51,8 @@ pub struct BackupsOptions {
     /// Test hook: every job's timeout, overriding the `timeout` property (which cannot go
     /// below 600 s).
     pub timeout_override: Option<Duration>,
+    /// Object-storage retries, timeouts and transfer sizes.
+    pub store: StoreOptions,
 }
 
 impl Default for BackupsOptions {
@@ -59,6 +62,7 @@ impl Default for BackupsOptions {
             chunk_bytes: 4 << 20,
             state_hook: None,
             timeout_override: None,
+            store: StoreOptions::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ impl fmt::Debug for BackupsOptions {
             .field("chunk_bytes", &self.chunk_bytes)
             .field("state_hook", &self.state_hook.is_some())
             .field("timeout_override", &self.timeout_override)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -117,6 +122,10 @@ pub(crate) struct Inner {
     repositories: Mutex<BTreeMap<String, RepositoryDef>>,
     repository_locks: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
     jobs: Mutex<BTreeMap<String, Arc<Job>>>,
+    /// Object-storage clients by repository name (they keep the last connectivity error).
+    object_stores: Mutex<BTreeMap<String, Arc<dyn RepoStore>>>,
+    /// Started on first use of an object-storage repository.
+    runtime: OnceLock<Arc<OwnedRuntime>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -193,6 +202,8 @@ impl Backups {
             repositories: Mutex::new(repositories),
             repository_locks: Mutex::new(BTreeMap::new()),
             jobs: Mutex::new(jobs),
+            object_stores: Mutex::new(BTreeMap::new()),
+            runtime: OnceLock::new(),
         });
         if changed {
             inner.persist()?;
@@ -222,9 +233,10 @@ impl Backups {
 
     // ---- Repositories ---------------------------------------------------------------------
 
-    /// CREATE [READ ONLY] REPOSITORY `name` ON LOCATION `location` (a directory path or a
-    /// `file://` URI). An existing shale repository at the location is adopted with its
-    /// snapshots.
+    /// CREATE [READ ONLY] REPOSITORY `name` ON LOCATION `location` (a directory path, a
+    /// `file://` URI, or `s3://bucket/prefix` / `s3a://...` with StarRocks' `aws.s3.*`
+    /// properties). An existing shale repository at the location is adopted with its
+    /// snapshots. The location is reached now: wrong credentials or a missing bucket fail here.
     pub fn create_repository(
         &self,
         name: &str,
@@ -237,8 +249,11 @@ impl Backups {
         if repositories.contains_key(name) {
             return Err(BackupError::RepositoryExists { name: name.into() });
         }
-        let storage = self.inner.engine.storage().clone();
-        let create_time_ms = repository::init_location(&*storage, name, location, read_only)?;
+        if crate::store::parse_s3_location(location).is_none() {
+            repository::prepare_fs_location(&**self.inner.engine.storage(), location, read_only)?;
+        }
+        let store = self.inner.open_store(location, &properties)?;
+        let create_time_ms = repository::init_location(&*store, name, location, read_only)?;
         let def = RepositoryDef {
             id: self.inner.engine.allocate_ids(1),
             name: name.to_string(),
@@ -252,7 +267,10 @@ impl Backups {
         self.inner
             .engine
             .put_meta(&format!("{REPOSITORY_META_PREFIX}{name}"), Some(value))?;
-        let info = repository_info(&def);
+        let info = repository_info(&def, &*store);
+        if def.is_object_storage() {
+            lock(&self.inner.object_stores).insert(name.to_string(), store);
+        }
         repositories.insert(name.to_string(), def);
         Ok(info)
     }
@@ -274,28 +292,46 @@ impl Backups {
             .engine
             .put_meta(&format!("{REPOSITORY_META_PREFIX}{name}"), None)?;
         repositories.remove(name);
+        lock(&self.inner.object_stores).remove(name);
         Ok(())
     }
 
-    /// SHOW REPOSITORIES.
+    /// SHOW REPOSITORIES. `ErrMsg` is the last connectivity error (object storage) or why the
+    /// directory is unusable (local).
     pub fn repositories(&self) -> Vec<RepositoryInfo> {
-        lock(&self.inner.repositories)
-            .values()
-            .map(repository_info)
+        let defs: Vec<RepositoryDef> = lock(&self.inner.repositories).values().cloned().collect();
+        defs.iter()
+            .map(|def| match self.inner.store(def) {
+                Ok(store) => repository_info(def, &*store),
+                Err(e) => {
+                    let mut info = repository_info_with(def, None);
+                    info.err_msg = Some(format!(
+                        "{}: {e}",
+                        crate::format::format_show_time(now_ms())
+                    ));
+                    info
+                }
+            })
             .collect()
     }
 
-    /// The directory of a repository.
+    /// The directory of a repository (for an object-storage one, its location as a path).
     pub fn repository_root(&self, name: &str) -> Result<PathBuf> {
         Ok(self.inner.repository(name)?.root())
+    }
+
+    /// The store holding a repository's files.
+    pub fn repository_store(&self, name: &str) -> Result<Arc<dyn RepoStore>> {
+        let def = self.inner.repository(name)?;
+        self.inner.store(&def)
     }
 
     // ---- Snapshots ------------------------------------------------------------------------
 
     /// SHOW SNAPSHOT ON `repository`.
     pub fn list_snapshots(&self, repository: &str) -> Result<Vec<SnapshotListing>> {
-        let root = self.repository_root(repository)?;
-        repository::list_snapshots(&**self.inner.engine.storage(), &root)
+        let store = self.repository_store(repository)?;
+        repository::list_snapshots(&*store)
     }
 
     /// Details of one snapshot (`timestamp` may be omitted when there is one).
@@ -305,9 +341,8 @@ impl Backups {
         snapshot: &str,
         timestamp: Option<&str>,
     ) -> Result<SnapshotDetails> {
-        let root = self.repository_root(repository)?;
-        let loaded =
-            repository::load_snapshot(&**self.inner.engine.storage(), &root, snapshot, timestamp)?;
+        let store = self.repository_store(repository)?;
+        let loaded = repository::load_snapshot(&*store, snapshot, timestamp)?;
         Ok(repository::details(&loaded))
     }
 
@@ -318,11 +353,8 @@ impl Backups {
         snapshot: &str,
         timestamp: Option<&str>,
     ) -> Result<crate::format::SnapshotMeta> {
-        let root = self.repository_root(repository)?;
-        Ok(
-            repository::load_snapshot(&**self.inner.engine.storage(), &root, snapshot, timestamp)?
-                .meta,
-        )
+        let store = self.repository_store(repository)?;
+        Ok(repository::load_snapshot(&*store, snapshot, timestamp)?.meta)
     }
 
     /// DROP SNAPSHOT: removes the snapshot and the data files no other snapshot uses.
@@ -333,9 +365,10 @@ impl Backups {
                 name: repository.into(),
             });
         }
+        let store = self.inner.store(&def)?;
         let repo_lock = self.inner.repository_lock(repository);
         let _guard = lock(&repo_lock);
-        repository::drop_snapshot(&**self.inner.engine.storage(), &def.root(), snapshot)
+        repository::drop_snapshot(&*store, snapshot)
     }
 
     /// VERIFY: checks every data file of a snapshot (size, BLAKE3, CRC-32C; `deep` also decodes
@@ -348,13 +381,12 @@ impl Backups {
         timestamp: Option<&str>,
         deep: bool,
     ) -> Result<VerifyReport> {
-        let root = self.repository_root(repository)?;
+        let store = self.repository_store(repository)?;
         // A concurrent DROP SNAPSHOT must not make files vanish under the check.
         let repo_lock = self.inner.repository_lock(repository);
         let _guard = lock(&repo_lock);
-        let storage = &**self.inner.engine.storage();
-        let loaded = repository::load_snapshot(storage, &root, snapshot, timestamp)?;
-        Ok(repository::verify(storage, &root, &loaded.meta, deep))
+        let loaded = repository::load_snapshot(&*store, snapshot, timestamp)?;
+        Ok(repository::verify(&store, &loaded.meta, deep))
     }
 
     // ---- Jobs -----------------------------------------------------------------------------
@@ -507,21 +539,11 @@ impl Drop for Backups {
     }
 }
 
-fn repository_info(def: &RepositoryDef) -> RepositoryInfo {
-    let root = def.root();
-    let err_msg = match std::fs::metadata(&root) {
-        Ok(m) if m.is_dir() => None,
-        Ok(_) => Some(format!(
-            "{}: {} is not a directory",
-            crate::format::format_show_time(now_ms()),
-            root.display()
-        )),
-        Err(e) => Some(format!(
-            "{}: {}: {e}",
-            crate::format::format_show_time(now_ms()),
-            root.display()
-        )),
-    };
+fn repository_info(def: &RepositoryDef, store: &dyn RepoStore) -> RepositoryInfo {
+    repository_info_with(def, store.last_error())
+}
+
+fn repository_info_with(def: &RepositoryDef, err_msg: Option<String>) -> RepositoryInfo {
     RepositoryInfo {
         repo_id: def.id,
         repo_name: def.name.clone(),
@@ -534,6 +556,51 @@ fn repository_info(def: &RepositoryDef) -> RepositoryInfo {
 }
 
 impl Inner {
+    /// A store for a location not yet registered (CREATE REPOSITORY).
+    fn open_store(
+        &self,
+        location: &str,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<Arc<dyn RepoStore>> {
+        if crate::store::parse_s3_location(location).is_some() {
+            let runtime = match self.runtime.get() {
+                Some(rt) => rt.clone(),
+                None => {
+                    let rt = Arc::new(OwnedRuntime::new()?);
+                    self.runtime.get_or_init(|| rt).clone()
+                }
+            };
+            let store = S3Store::new(location, properties, runtime, self.options.store.clone())?;
+            return Ok(Arc::new(store));
+        }
+        let storage = self.engine.storage().clone();
+        // Properties are accepted and kept for local repositories, as before.
+        Ok(Arc::new(FsStore::new(
+            storage,
+            repository::location_path(location),
+            self.options.store.fs_files_in_flight,
+        )))
+    }
+
+    /// The store of a registered repository.
+    pub(crate) fn store(&self, def: &RepositoryDef) -> Result<Arc<dyn RepoStore>> {
+        if !def.is_object_storage() {
+            return Ok(Arc::new(FsStore::new(
+                self.engine.storage().clone(),
+                def.root(),
+                self.options.store.fs_files_in_flight,
+            )));
+        }
+        if let Some(s) = lock(&self.object_stores).get(&def.name) {
+            return Ok(s.clone());
+        }
+        let store = self.open_store(&def.location, &def.properties)?;
+        Ok(lock(&self.object_stores)
+            .entry(def.name.clone())
+            .or_insert(store)
+            .clone())
+    }
+
     pub(crate) fn repository(&self, name: &str) -> Result<RepositoryDef> {
         lock(&self.repositories)
             .get(name)
@@ -615,10 +682,6 @@ pub(crate) struct JobCtx {
 }
 
 impl JobCtx {
-    pub fn storage(&self) -> &dyn shale_engine::Storage {
-        &**self.inner.engine.storage()
-    }
-
     pub fn id(&self) -> u64 {
         self.job.lock().id
     }

@@ -1,18 +1,20 @@
 //! Round trips: whole database, chosen tables, chosen partitions, aliases, new database;
-//! incremental backups; drop snapshot; verify; listing.
+//! incremental backups; drop snapshot; verify; listing; adoption. Every test runs on a
+//! filesystem repository (`name::fs`) and on an S3 one on the loopback moto server
+//! (`name::s3`).
 
 mod common;
 
 use common::*;
 use shale_backup::{JobState, TableRef};
 
-#[test]
-fn whole_database_round_trip_into_a_new_database() {
+crate::both!(whole_database_round_trip_into_a_new_database);
+fn whole_database_round_trip_into_a_new_database(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let source = engine.snapshot();
     let id = backup_ok(&b, "shop", "snap1", "repo", vec![]);
     let shown = b.show_backup(Some("shop"));
@@ -50,13 +52,13 @@ fn whole_database_round_trip_into_a_new_database() {
     assert!(report.files_checked > 0);
 }
 
-#[test]
-fn chosen_tables_partitions_and_alias() {
+crate::both!(chosen_tables_partitions_and_alias);
+fn chosen_tables_partitions_and_alias(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let source = engine.snapshot();
     let all_sales = rows(&engine, &source, "shop", "sales");
     backup_ok(
@@ -115,13 +117,13 @@ fn chosen_tables_partitions_and_alias() {
     assert_eq!(shown[0].restore_objs, "s13 PARTITIONS [p1, p3]");
 }
 
-#[test]
-fn restore_into_existing_table_replaces_partitions_and_keeps_others() {
+crate::both!(restore_into_existing_table_replaces_partitions_and_keeps_others);
+fn restore_into_existing_table_replaces_partitions_and_keeps_others(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let source = engine.snapshot();
     let before = rows(&engine, &source, "shop", "sales");
     backup_ok(
@@ -144,13 +146,13 @@ fn restore_into_existing_table_replaces_partitions_and_keeps_others() {
     assert_ne!(after, changed);
 }
 
-#[test]
-fn second_backup_of_unchanged_data_copies_nothing_and_drop_frees_only_unshared_files() {
+crate::both!(second_backup_of_unchanged_data_copies_nothing_and_drop_frees_only_unshared_files);
+fn second_backup_of_unchanged_data_copies_nothing_and_drop_frees_only_unshared_files(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let first = backup_ok(&b, "shop", "a", "repo", vec![]);
     let p1 = b.job_progress(first).unwrap();
     assert!(p1.bytes_written > 0);
@@ -163,17 +165,14 @@ fn second_backup_of_unchanged_data_copies_nothing_and_drop_frees_only_unshared_f
         "unchanged data must not be copied again"
     );
     assert_eq!(p2.bytes_done, p2.bytes_total);
-    let data_files = files_under(&repo.path().join("data"));
+    let data_files = data_objects(&b, "repo");
 
     // New data, third snapshot: only the new segment is copied.
     load_sales(&engine, "shop", 200, 1);
     let third = backup_ok(&b, "shop", "c", "repo", vec![]);
     let p3 = b.job_progress(third).unwrap();
     assert!(p3.bytes_written > 0 && p3.bytes_written < p1.bytes_written);
-    assert_eq!(
-        files_under(&repo.path().join("data")).len(),
-        data_files.len() + 1
-    );
+    assert_eq!(data_objects(&b, "repo").len(), data_files.len() + 1);
 
     // Dropping "a" frees nothing shared with b and c.
     let report = b.drop_snapshot("repo", "a").unwrap();
@@ -182,7 +181,7 @@ fn second_backup_of_unchanged_data_copies_nothing_and_drop_frees_only_unshared_f
     // Dropping "c" frees only its new segment.
     let report = b.drop_snapshot("repo", "c").unwrap();
     assert_eq!(report.files_removed, 1);
-    assert_eq!(files_under(&repo.path().join("data")), data_files);
+    assert_eq!(data_objects(&b, "repo"), data_files);
     let listed: Vec<String> = b
         .list_snapshots("repo")
         .unwrap()
@@ -194,19 +193,19 @@ fn second_backup_of_unchanged_data_copies_nothing_and_drop_frees_only_unshared_f
     // The last one frees everything.
     let report = b.drop_snapshot("repo", "b").unwrap();
     assert_eq!(report.files_removed as usize, data_files.len());
-    assert!(files_under(&repo.path().join("data")).is_empty());
+    assert!(data_objects(&b, "repo").is_empty());
 }
 
-#[test]
-fn a_new_repository_on_the_same_location_adopts_snapshots() {
+crate::both!(a_new_repository_on_the_same_location_adopts_snapshots);
+fn a_new_repository_on_the_same_location_adopts_snapshots(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
     let data2 = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let source = engine.snapshot();
     {
         let b = open(&engine);
-        repo_at(&b, "repo", repo.path());
+        repo.create(&b, "repo");
         backup_ok(&b, "shop", "snap", "repo", vec![]);
         b.drop_repository("repo").unwrap();
         assert!(b.repositories().is_empty());
@@ -215,12 +214,7 @@ fn a_new_repository_on_the_same_location_adopts_snapshots() {
     let engine2 = shale_engine::Engine::open(data2.path()).unwrap();
     let b2 = open(&engine2);
     let info = b2
-        .create_repository(
-            "mirror",
-            repo.path().to_str().unwrap(),
-            true,
-            Default::default(),
-        )
+        .create_repository("mirror", &repo.location, true, repo.properties.clone())
         .unwrap();
     assert!(info.is_read_only);
     assert_eq!(info.err_msg, None);
@@ -236,14 +230,14 @@ fn a_new_repository_on_the_same_location_adopts_snapshots() {
     assert_eq!(err.to_string(), "Repository mirror is read only");
 }
 
-#[test]
-fn repositories_survive_reopen() {
+crate::both!(repositories_survive_reopen);
+fn repositories_survive_reopen(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     {
         let engine = engine_with_data(data.path());
         let b = open(&engine);
-        repo_at(&b, "repo", repo.path());
+        repo.create(&b, "repo");
         backup_ok(&b, "shop", "snap", "repo", vec![]);
     }
     let engine = shale_engine::Engine::open(data.path()).unwrap();
@@ -259,13 +253,13 @@ fn repositories_survive_reopen() {
     assert_eq!(jobs[0].snapshot_name, "snap");
 }
 
-#[test]
-fn an_unpartitioned_table_restored_under_an_alias_is_named_and_loadable() {
+crate::both!(an_unpartitioned_table_restored_under_an_alias_is_named_and_loadable);
+fn an_unpartitioned_table_restored_under_an_alias_is_named_and_loadable(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let source = engine.snapshot();
     backup_ok(&b, "shop", "s", "repo", vec![("items".into(), None)]);
     restore_ok(

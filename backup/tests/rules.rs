@@ -391,8 +391,14 @@ fn repository_locations_are_checked() {
         err.starts_with("Failed to create repository: ") && err.contains("not a directory"),
         "{err}"
     );
-    let err = msg(b.create_repository("r", "s3://bucket/x", false, BTreeMap::new()));
+    let err = msg(b.create_repository("r", "hdfs://nn/x", false, BTreeMap::new()));
     assert!(err.contains("unsupported location"), "{err}");
+    let err = msg(b.create_repository("r", "s3://bucket/x", false, BTreeMap::new()));
+    assert!(
+        err.starts_with("Failed to create repository: ")
+            && err.contains("aws.s3.access_key and aws.s3.secret_key are required"),
+        "{err}"
+    );
     let err = msg(b.create_repository(
         "r",
         "/proc/shale_cannot_create_here",

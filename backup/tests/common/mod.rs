@@ -1,5 +1,8 @@
-//! Shared fixtures: a small database, row collection, waiting for jobs.
+//! Shared fixtures: a small database, row collection, waiting for jobs, and repositories of
+//! both kinds (a local directory, or a prefix on the loopback S3 server of [`s3`]).
 #![allow(dead_code)]
+
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -233,4 +236,95 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Where a test repository lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A temporary directory.
+    Fs,
+    /// A fresh prefix in a bucket of the loopback moto server.
+    S3,
+}
+
+/// A repository location for a test, of either kind; create it on a service with
+/// [`TestRepo::create`].
+pub struct TestRepo {
+    pub kind: Kind,
+    pub location: String,
+    pub properties: BTreeMap<String, String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestRepo {
+    pub fn new(kind: Kind) -> TestRepo {
+        match kind {
+            Kind::Fs => {
+                let dir = tempfile::tempdir().unwrap();
+                TestRepo {
+                    kind,
+                    location: format!("file://{}", dir.path().display()),
+                    properties: BTreeMap::new(),
+                    _dir: Some(dir),
+                }
+            }
+            Kind::S3 => TestRepo::s3_via(&s3::moto().endpoint()),
+        }
+    }
+
+    /// An S3 repository reached through `endpoint` (a proxy in front of moto).
+    pub fn s3_via(endpoint: &str) -> TestRepo {
+        TestRepo {
+            kind: Kind::S3,
+            location: s3::fresh_location(),
+            properties: s3::s3_properties(endpoint),
+            _dir: None,
+        }
+    }
+
+    /// CREATE REPOSITORY `name` on this location.
+    pub fn create(&self, b: &Backups, name: &str) {
+        b.create_repository(name, &self.location, false, self.properties.clone())
+            .unwrap();
+    }
+}
+
+/// Every object in a repository (keys relative to its root), sorted; works for both kinds.
+pub fn repo_files(b: &Backups, name: &str) -> Vec<String> {
+    let mut keys: Vec<String> = b
+        .repository_store(name)
+        .unwrap()
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The data objects of a repository (`data/...` keys), sorted.
+pub fn data_objects(b: &Backups, name: &str) -> Vec<String> {
+    repo_files(b, name)
+        .into_iter()
+        .filter(|k| k.starts_with("data/"))
+        .collect()
+}
+
+/// Runs a test body on a filesystem and on an S3 repository: `both!(name)` after
+/// `fn name(kind: Kind)` defines the tests `name::fs` and `name::s3`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn fs() {
+                super::$name(super::Kind::Fs)
+            }
+            #[test]
+            fn s3() {
+                super::$name(super::Kind::S3)
+            }
+        }
+    };
 }

@@ -1,0 +1,320 @@
+//! A real S3-compatible server for the tests: moto's server from PyPI, started on loopback by
+//! the test binary itself (installed with pip if missing), and a small HTTP proxy that sits
+//! between shale and moto to count requests and inject faults.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Access key the tests use; moto accepts any.
+pub const ACCESS_KEY: &str = "AKIASHALETESTKEY0001";
+/// Secret key the tests use; it must never appear in any output.
+pub const SECRET_KEY: &str = "s3cr3t-Sh4le-n3ver-pr1nted";
+
+/// A moto server on 127.0.0.1. Its stdin is a pipe from this process: when the test binary
+/// exits (or this value drops), the pipe closes and the wrapper shell kills moto.
+pub struct Moto {
+    pub port: u16,
+    child: Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn python_with_moto() {
+    let probe = Command::new("python3")
+        .args(["-c", "import moto.server, flask, werkzeug"])
+        .output();
+    match probe {
+        Err(e) => panic!("python3 is needed for the S3 tests and could not be run: {e}"),
+        Ok(o) if o.status.success() => {}
+        Ok(_) => {
+            let install = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--user", "moto[server]"])
+                .status()
+                .expect("python3 -m pip could not be run");
+            assert!(install.success(), "pip install 'moto[server]' failed");
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP request/response over a fresh connection; returns (status, body).
+pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Ok((status, body))
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        python_with_moto();
+        let port = free_port();
+        let script = format!(
+            "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; \
+             cat >/dev/null; kill $pid"
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh could not be run");
+        let moto = Moto { port, child };
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok((200, _)) = http(port, "GET", "/") {
+                break;
+            }
+            assert!(Instant::now() < until, "moto did not answer on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// Creates a bucket (moto does not check credentials).
+    pub fn create_bucket(&self, bucket: &str) {
+        let (status, body) = http(self.port, "PUT", &format!("/{bucket}")).unwrap();
+        assert_eq!(status, 200, "create bucket {bucket}: {body}");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// The moto server shared by the tests of one test binary, with bucket `shale`.
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let m = Moto::start();
+        m.create_bucket("shale");
+        m
+    })
+}
+
+static PREFIX_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh prefix in the shared bucket.
+pub fn fresh_location() -> String {
+    format!(
+        "s3://shale/t{}-{}",
+        std::process::id(),
+        PREFIX_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// StarRocks' properties for an S3 repository at `endpoint`.
+pub fn s3_properties(endpoint: &str) -> BTreeMap<String, String> {
+    [
+        ("aws.s3.access_key", ACCESS_KEY.to_string()),
+        ("aws.s3.secret_key", SECRET_KEY.to_string()),
+        ("aws.s3.endpoint", endpoint.to_string()),
+        ("aws.s3.region", "us-east-1".to_string()),
+        ("aws.s3.enable_path_style_access", "true".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// What the proxy does with one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Forward,
+    /// Answer with this status and an S3 error body, without asking moto.
+    Respond(u16, &'static str),
+    /// Close the connection without answering.
+    Drop,
+}
+
+/// One request the proxy saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: String,
+    pub action: Action,
+}
+
+type Rule = Arc<dyn Fn(&Seen) -> Action + Send + Sync>;
+
+/// An HTTP/1.1 proxy on loopback in front of moto: every request gets its own upstream
+/// connection; each answer closes the client connection.
+pub struct Proxy {
+    pub port: u16,
+    rule: Arc<Mutex<Rule>>,
+    log: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let rule: Arc<Mutex<Rule>> = Arc::new(Mutex::new(Arc::new(|_: &Seen| Action::Forward)));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (r, l) = (rule.clone(), log.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (r, l) = (r.clone(), l.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, upstream, &r, &l);
+                });
+            }
+        });
+        Proxy { port, rule, log }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_rule(&self, rule: impl Fn(&Seen) -> Action + Send + Sync + 'static) {
+        *self.rule.lock().unwrap() = Arc::new(rule);
+    }
+
+    pub fn clear_rule(&self) {
+        self.set_rule(|_| Action::Forward);
+    }
+
+    pub fn log(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.log.lock().unwrap().clear();
+    }
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: u16,
+    rule: &Mutex<Rule>,
+    log: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let end = line == "\r\n";
+        head.push_str(&line);
+        if end {
+            break;
+        }
+    }
+    let mut first = head.lines().next().unwrap_or("").split_whitespace();
+    let method = first.next().unwrap_or("").to_string();
+    let path = first.next().unwrap_or("").to_string();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    let mut seen = Seen {
+        method,
+        path,
+        headers: head.clone(),
+        action: Action::Forward,
+    };
+    let current = rule.lock().unwrap().clone();
+    seen.action = current(&seen);
+    log.lock().unwrap().push(seen.clone());
+    let mut client = client;
+    match seen.action {
+        Action::Drop => {
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
+        Action::Respond(status, code) => {
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+                 <Message>injected by the test proxy</Message></Error>"
+            );
+            write!(
+                client,
+                "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            client.flush()
+        }
+        Action::Forward => {
+            let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+            // One request per upstream connection.
+            let head: String = head
+                .split_inclusive("\r\n")
+                .filter(|l| {
+                    !l.to_ascii_lowercase().starts_with("connection:")
+                        && !l.to_ascii_lowercase().starts_with("keep-alive:")
+                })
+                .collect();
+            let head = head.trim_end_matches("\r\n").to_string() + "\r\nConnection: close\r\n\r\n";
+            up.write_all(head.as_bytes())?;
+            up.write_all(&body)?;
+            up.flush()?;
+            let mut up_reader = BufReader::new(up);
+            let mut resp_head = String::new();
+            loop {
+                let mut line = String::new();
+                if up_reader.read_line(&mut line)? == 0 {
+                    break;
+                }
+                let end = line == "\r\n";
+                let lower = line.to_ascii_lowercase();
+                if !lower.starts_with("connection:") && !end {
+                    resp_head.push_str(&line);
+                }
+                if end {
+                    break;
+                }
+            }
+            resp_head.push_str("Connection: close\r\n\r\n");
+            client.write_all(resp_head.as_bytes())?;
+            std::io::copy(&mut up_reader, &mut client)?;
+            client.flush()?;
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
+    }
+}
+
+/// A proxy in front of the shared moto server, one per test that needs it.
+pub fn proxy() -> Proxy {
+    Proxy::start(moto().port)
+}

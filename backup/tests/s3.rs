@@ -1,0 +1,420 @@
+//! S3 repositories against the loopback moto server: StarRocks' properties, secrets never
+//! shown, errors at CREATE REPOSITORY, ErrMsg, conditional create, multipart uploads and their
+//! abort, incremental backups uploading nothing unchanged, and network faults injected by a
+//! proxy between shale and moto (retried with backoff a bounded number of times, then the job
+//! is CANCELLED naming the object).
+
+mod common;
+
+use std::time::Duration;
+
+use common::s3::{self, ACCESS_KEY, Action, SECRET_KEY};
+use common::*;
+use shale_backup::{BackupError, Backups, BackupsOptions, JobState, StoreOptions};
+
+/// Options with quick retries so the fault tests do not wait for real backoff.
+fn quick_retries(max_retries: usize) -> BackupsOptions {
+    BackupsOptions {
+        store: StoreOptions {
+            max_retries,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            request_timeout: Duration::from_secs(20),
+            ..StoreOptions::default()
+        },
+        ..BackupsOptions::default()
+    }
+}
+
+fn assert_no_secret(text: &str) {
+    assert!(!text.contains(SECRET_KEY), "secret key in {text:?}");
+}
+
+#[test]
+fn s3_and_s3a_locations_with_starrocks_properties() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    let repo = TestRepo::new(Kind::S3);
+    let s3a = repo.location.replacen("s3://", "s3a://", 1);
+    let info = b
+        .create_repository("r", &s3a, false, repo.properties.clone())
+        .unwrap();
+    assert_eq!(info.location, s3a);
+    assert_eq!(info.err_msg, None);
+    backup_ok(&b, "shop", "snap", "r", vec![]);
+    let files = repo_files(&b, "r");
+    assert!(
+        files.contains(&"shale_repository.json".to_string()),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("snapshots/snap/__info_"))
+    );
+    assert!(files.iter().any(|f| f.starts_with("data/")));
+
+    // The same objects are visible under the s3:// spelling.
+    let b2 = open(&engine);
+    b2.create_repository("again", &repo.location, true, repo.properties.clone())
+        .unwrap();
+    assert_eq!(b2.list_snapshots("again").unwrap()[0].status, "OK");
+
+    // Unknown properties are refused with StarRocks' kind of message.
+    let mut props = repo.properties.clone();
+    props.insert("aws.s3.use_web_identity".into(), "x".into());
+    let err = b
+        .create_repository("bad", &s3::fresh_location(), false, props)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Unknown repository properties: [aws.s3.use_web_identity]"
+    );
+    let mut props = repo.properties.clone();
+    props.insert("aws.s3.enable_path_style_access".into(), "maybe".into());
+    let err = b
+        .create_repository("bad", &s3::fresh_location(), false, props)
+        .unwrap_err();
+    assert!(err.to_string().contains("true or false"), "{err}");
+    let err = b
+        .create_repository("bad", "s3:///prefix", false, repo.properties.clone())
+        .unwrap_err();
+    assert!(err.to_string().contains("no bucket"), "{err}");
+}
+
+#[test]
+fn a_missing_bucket_fails_at_create_repository() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = Backups::open_with(engine.clone(), quick_retries(1)).unwrap();
+    let props = s3::s3_properties(&s3::moto().endpoint());
+    let err = b
+        .create_repository("r", "s3://no-such-bucket/x", false, props.clone())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("Failed to create repository: "), "{text}");
+    assert!(text.contains("no-such-bucket"), "{text}");
+    assert_no_secret(&text);
+    assert_no_secret(&format!("{err:?}"));
+    assert!(b.repositories().is_empty());
+    // Read-only on an empty prefix: not a repository.
+    let err = b
+        .create_repository("r", &s3::fresh_location(), true, props)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("is not a shale repository"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_credentials_fail_at_create_and_secrets_are_never_shown() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = Backups::open_with(engine.clone(), quick_retries(1)).unwrap();
+    let proxy = s3::proxy();
+    // moto accepts any key; the proxy answers like S3 does for a key it does not know.
+    proxy.set_rule(|r| {
+        if r.headers.contains("Credential=AKIAWRONG") {
+            Action::Respond(403, "InvalidAccessKeyId")
+        } else {
+            Action::Forward
+        }
+    });
+    let repo = TestRepo::s3_via(&proxy.endpoint());
+    let mut props = repo.properties.clone();
+    props.insert("aws.s3.access_key".into(), "AKIAWRONG".into());
+    let err = b
+        .create_repository("r", &repo.location, false, props)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("Failed to create repository: "), "{text}");
+    assert!(text.contains("InvalidAccessKeyId"), "{text}");
+    assert!(text.contains("403"), "{text}");
+    assert_no_secret(&text);
+    assert_no_secret(&format!("{err:?}"));
+    assert!(b.repositories().is_empty());
+
+    // With the right key: created; SHOW REPOSITORIES shows no secret anywhere.
+    repo.create(&b, "r");
+    let shown = format!("{:?}", b.repositories());
+    assert_no_secret(&shown);
+    assert!(!shown.contains(ACCESS_KEY), "{shown}");
+
+    // ErrMsg: the last connectivity error while the store fails, none once it answers again.
+    proxy.set_rule(|_| Action::Respond(503, "SlowDown"));
+    let err = b.list_snapshots("r").unwrap_err();
+    assert_no_secret(&err.to_string());
+    let err_msg = b.repositories()[0].err_msg.clone().expect("an ErrMsg");
+    assert!(err_msg.contains("503"), "{err_msg}");
+    assert_no_secret(&err_msg);
+    proxy.clear_rule();
+    b.list_snapshots("r").unwrap();
+    assert_eq!(b.repositories()[0].err_msg, None);
+
+    // A failed job's status names the object and leaves the secret out.
+    proxy.set_rule(|r| {
+        if r.method == "PUT" && r.path.contains("/data/") {
+            Action::Respond(500, "InternalError")
+        } else {
+            Action::Forward
+        }
+    });
+    let id = b
+        .backup("shop", "s", "r", vec![], Default::default())
+        .unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
+    let status = b.job(id).unwrap().status;
+    assert_no_secret(&status);
+    assert!(status.contains("/data/"), "{status}");
+}
+
+#[test]
+fn the_info_object_is_created_only_once() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    let repo = TestRepo::new(Kind::S3);
+    repo.create(&b, "r");
+    let store = b.repository_store("r").unwrap();
+    store.put_once("snapshots/x/__info_1.json", b"one").unwrap();
+    let err = store
+        .put_once("snapshots/x/__info_1.json", b"two")
+        .unwrap_err();
+    assert!(matches!(err, BackupError::ObjectExists { .. }), "{err:?}");
+    assert_eq!(store.read("snapshots/x/__info_1.json").unwrap(), b"one");
+
+    // Two engines back up the same snapshot name to one location at the same time; both pass
+    // the existence check, meet at SAVE_META, and only one can claim and commit the name.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let with_barrier = || {
+        let barrier = barrier.clone();
+        BackupsOptions {
+            state_hook: Some(std::sync::Arc::new(move |_, s| {
+                if s == JobState::SaveMeta {
+                    barrier.wait();
+                }
+            })),
+            ..BackupsOptions::default()
+        }
+    };
+    let data2 = tempfile::tempdir().unwrap();
+    let engine2 = engine_with_data(data2.path());
+    let b1 = Backups::open_with(engine.clone(), with_barrier()).unwrap();
+    let b2 = Backups::open_with(engine2.clone(), with_barrier()).unwrap();
+    repo.create(&b2, "r2");
+    let id1 = b1
+        .backup("shop", "same", "r", vec![], Default::default())
+        .unwrap();
+    let id2 = b2
+        .backup("shop", "same", "r2", vec![], Default::default())
+        .unwrap();
+    let s1 = b1.wait(id1, WAIT);
+    let s2 = b2.wait(id2, WAIT);
+    let mut states = [s1, s2];
+    states.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(
+        states,
+        [Some(JobState::Cancelled), Some(JobState::Finished)],
+        "{:?} {:?}",
+        b1.job(id1),
+        b2.job(id2)
+    );
+    let loser = if s1 == Some(JobState::Cancelled) {
+        b1.job(id1).unwrap()
+    } else {
+        b2.job(id2).unwrap()
+    };
+    assert!(
+        loser
+            .status
+            .contains("Snapshot with name 'same' already exist"),
+        "{}",
+        loser.status
+    );
+    let listed: Vec<_> = b1
+        .list_snapshots("r")
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.snapshot == "same")
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, "OK");
+    assert_eq!(listed[0].timestamps.len(), 1, "one commit: {listed:?}");
+    assert!(b1.verify("r", "same", None, true).unwrap().is_ok());
+}
+
+#[test]
+fn large_objects_go_up_in_bounded_parts_and_an_abort_leaves_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    let proxy = s3::proxy();
+    let repo = TestRepo::s3_via(&proxy.endpoint());
+    repo.create(&b, "r");
+    let store = b.repository_store("r").unwrap();
+    let part = StoreOptions::default().part_size;
+    let content: Vec<u8> = (0..(2 * part + 12345)).map(|i| (i % 251) as u8).collect();
+
+    proxy.clear_log();
+    let mut w = store.create("big/object").unwrap();
+    for chunk in content.chunks(1 << 20) {
+        w.write_all(chunk).unwrap();
+    }
+    w.finish().unwrap();
+    let log = proxy.log();
+    let parts = log
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("partNumber="))
+        .count();
+    assert_eq!(parts, 3, "three parts of at most {part} bytes");
+    assert!(
+        log.iter()
+            .any(|r| r.method == "POST" && r.path.contains("uploads"))
+    );
+    assert_eq!(
+        store.head("big/object").unwrap(),
+        Some(content.len() as u64)
+    );
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut store.open_read("big/object", 0).unwrap(), &mut back).unwrap();
+    assert!(back == content, "the object reads back as written");
+    let tail = store.read_range("big/object", 100..200).unwrap();
+    assert_eq!(&tail[..], &content[100..200]);
+
+    // A cancelled upload (abort mid-way) leaves neither the object nor an open upload.
+    proxy.clear_log();
+    let mut w = store.create("big/aborted").unwrap();
+    for chunk in content[..part + 10].chunks(1 << 20) {
+        w.write_all(chunk).unwrap();
+    }
+    w.abort();
+    assert_eq!(store.head("big/aborted").unwrap(), None);
+    assert!(
+        proxy
+            .log()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("uploadId=")),
+        "the multipart upload was aborted"
+    );
+    let (status, listing) = s3::http(s3::moto().port, "GET", "/shale?uploads").unwrap();
+    assert_eq!(status, 200);
+    assert!(!listing.contains("big/aborted"), "{listing}");
+}
+
+#[test]
+fn an_incremental_backup_uploads_no_unchanged_data_object() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    let proxy = s3::proxy();
+    let repo = TestRepo::s3_via(&proxy.endpoint());
+    repo.create(&b, "r");
+    backup_ok(&b, "shop", "first", "r", vec![]);
+    let data_puts = |log: &[s3::Seen]| {
+        log.iter()
+            .filter(|r| r.method == "PUT" && r.path.contains("/data/"))
+            .count()
+    };
+    assert!(data_puts(&proxy.log()) > 0);
+    let before = data_objects(&b, "r");
+
+    proxy.clear_log();
+    backup_ok(&b, "shop", "second", "r", vec![]);
+    assert_eq!(data_puts(&proxy.log()), 0, "nothing unchanged is uploaded");
+
+    load_sales(&engine, "shop", 500, 3);
+    proxy.clear_log();
+    backup_ok(&b, "shop", "third", "r", vec![]);
+    assert_eq!(data_puts(&proxy.log()), 1, "only the new segment");
+    assert_eq!(data_objects(&b, "r").len(), before.len() + 1);
+}
+
+#[test]
+fn throttling_and_5xx_are_retried_then_the_job_is_cancelled_naming_the_object() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = Backups::open_with(engine.clone(), quick_retries(3)).unwrap();
+    let proxy = s3::proxy();
+    let repo = TestRepo::s3_via(&proxy.endpoint());
+    repo.create(&b, "r");
+    let source = engine.snapshot();
+
+    // Two failures of each data PUT (503, then a dropped connection): retried, the job
+    // finishes.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let counts = seen.clone();
+    proxy.set_rule(move |r| {
+        if r.method != "PUT" || !r.path.contains("/data/") {
+            return Action::Forward;
+        }
+        let mut c = counts.lock().unwrap();
+        let n = c.entry(r.path.clone()).or_insert(0);
+        *n += 1;
+        match *n {
+            1 => Action::Respond(503, "SlowDown"),
+            2 => Action::Drop,
+            _ => Action::Forward,
+        }
+    });
+    backup_ok(&b, "shop", "retried", "r", vec![]);
+    assert!(seen.lock().unwrap().values().all(|n| *n == 3), "{seen:?}");
+    proxy.clear_rule();
+    restore_ok(&b, "copy", "retried", "r", vec![]);
+    assert_eq!(
+        rows(&engine, &engine.snapshot(), "copy", "sales"),
+        rows(&engine, &source, "shop", "sales")
+    );
+
+    // A GET that always fails: bounded attempts, then CANCELLED naming the object.
+    proxy.clear_log();
+    proxy.set_rule(|r| {
+        if r.method == "GET" && r.path.contains("/data/") {
+            Action::Respond(503, "SlowDown")
+        } else {
+            Action::Forward
+        }
+    });
+    let id = b
+        .restore("copy2", "retried", "r", vec![], Default::default())
+        .unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
+    let status = b.job(id).unwrap().status;
+    assert!(status.contains("/data/"), "{status}");
+    assert!(status.contains("503"), "{status}");
+    let gets = proxy
+        .log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/data/"))
+        .map(|r| r.path.clone())
+        .collect::<Vec<_>>();
+    let first = &gets[0];
+    let attempts = gets.iter().filter(|p| *p == first).count();
+    assert_eq!(attempts, 4, "one try and three retries of {first}");
+    assert!(engine.snapshot().database("copy2").is_none());
+
+    // A PUT whose connection always drops: the backup is cancelled and nothing is listed.
+    proxy.set_rule(|r| {
+        if r.method == "PUT" && r.path.contains("/data/") {
+            Action::Drop
+        } else {
+            Action::Forward
+        }
+    });
+    load_sales(&engine, "shop", 900, 2);
+    let id = b
+        .backup("shop", "dropped", "r", vec![], Default::default())
+        .unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
+    let status = b.job(id).unwrap().status;
+    assert!(status.contains("/data/"), "{status}");
+    proxy.clear_rule();
+    let listed: Vec<String> = b
+        .list_snapshots("r")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.snapshot)
+        .collect();
+    assert_eq!(listed, ["retried"]);
+}
