@@ -331,23 +331,24 @@ fn upload_one(
         ctx.job.files_done.fetch_add(1, Ordering::Relaxed);
         return ctx.check();
     }
+    let check = || stopped().and_then(|()| ctx.check());
     let mut out = store.create(key)?;
     let copied = (|| -> Result<()> {
         let mut reader = ctx.inner.engine.storage().open_read(&u.source)?;
-        let mut sink = |d: &[u8]| out.write_all(d);
+        let mut sink = |d: &[u8]| out.write_all(d, &check);
         let got = repository::copy_hashed(
             &mut *reader,
             Some(&mut sink),
             &u.source,
             ctx.inner.options.chunk_bytes,
-            &|| stopped().and_then(|()| ctx.check()),
+            &check,
             &ctx.job.bytes_done,
         )?;
         // The local file must be what the manifest says: a corrupt segment stops here.
         repository::check_copied(&u.source, &got, &u.file)
     })();
     match copied {
-        Ok(()) => out.finish()?,
+        Ok(()) => out.finish(&check)?,
         Err(e) => {
             // Nothing becomes visible; a multipart upload is aborted.
             out.abort();

@@ -81,9 +81,11 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
 /// A streaming upload. Dropping it without [`ObjectWriter::finish`] aborts it.
 pub trait ObjectWriter: Send {
     /// Appends bytes.
-    fn write_all(&mut self, data: &[u8]) -> Result<()>;
-    /// Makes the object visible, complete.
-    fn finish(self: Box<Self>) -> Result<()>;
+    /// Appends bytes; `check` (cancel, deadline) is called while waiting for parts in flight.
+    fn write_all(&mut self, data: &[u8], check: &dyn Fn() -> Result<()>) -> Result<()>;
+    /// Makes the object visible, complete; `check` is called while waiting for parts in
+    /// flight, and an error from it aborts the upload.
+    fn finish(self: Box<Self>, check: &dyn Fn() -> Result<()>) -> Result<()>;
     /// Abandons the upload: nothing becomes visible, partial parts are discarded.
     fn abort(self: Box<Self>);
 }
@@ -291,14 +293,14 @@ struct FsWriter {
 }
 
 impl ObjectWriter for FsWriter {
-    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    fn write_all(&mut self, data: &[u8], _check: &dyn Fn() -> Result<()>) -> Result<()> {
         match self.file.as_mut() {
             Some(f) => Ok(f.write_all(data)?),
             None => Err(BackupError::corrupt(&self.tmp, "write after finish")),
         }
     }
 
-    fn finish(mut self: Box<Self>) -> Result<()> {
+    fn finish(mut self: Box<Self>, _check: &dyn Fn() -> Result<()>) -> Result<()> {
         let result = (|| -> Result<()> {
             let mut file = self
                 .file
@@ -878,6 +880,26 @@ impl Read for StreamReader {
     }
 }
 
+impl S3Writer {
+    /// Waits until fewer than `below` parts are in flight, calling `check` every 50 ms.
+    fn wait_parts(&mut self, below: usize, check: &dyn Fn() -> Result<()>) -> Result<()> {
+        let Some(w) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            check()?;
+            let waited = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), w.wait_for_capacity(below)).await
+            });
+            match waited {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => return Err(self.owner.fail(&self.key, e)),
+                Err(_elapsed) => continue,
+            }
+        }
+    }
+}
+
 /// An S3 upload: one PUT if the object stays below a part, else a multipart upload with at
 /// most `part_concurrency` parts in flight.
 struct S3Writer {
@@ -893,7 +915,7 @@ struct S3Writer {
 }
 
 impl ObjectWriter for S3Writer {
-    fn write_all(&mut self, mut data: &[u8]) -> Result<()> {
+    fn write_all(&mut self, mut data: &[u8], check: &dyn Fn() -> Result<()>) -> Result<()> {
         if self.upload.is_none() {
             let room = self.part_size - self.buf.len();
             let take = room.min(data.len());
@@ -914,20 +936,19 @@ impl ObjectWriter for S3Writer {
             w.write(&std::mem::take(&mut self.buf));
             self.upload = Some(w);
         }
-        let Some(w) = self.upload.as_mut() else {
-            return Ok(());
-        };
-        let concurrency = self.part_concurrency;
-        let waited = self.runtime.block_on(w.wait_for_capacity(concurrency));
-        if let Err(e) = waited {
-            return Err(self.owner.fail(&self.key, e));
+        self.wait_parts(self.part_concurrency, check)?;
+        if let Some(w) = self.upload.as_mut() {
+            let _enter = self.runtime.rt().enter();
+            w.write(data);
         }
-        let _enter = self.runtime.rt().enter();
-        w.write(data);
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<()> {
+    fn finish(mut self: Box<Self>, check: &dyn Fn() -> Result<()>) -> Result<()> {
+        // Wait for every part in flight, checking cancel meanwhile; an error drops `self`,
+        // which aborts the multipart upload.
+        self.wait_parts(1, check)?;
+        check()?;
         match self.upload.take() {
             Some(w) => self
                 .runtime

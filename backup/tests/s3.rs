@@ -260,9 +260,9 @@ fn large_objects_go_up_in_bounded_parts_and_an_abort_leaves_nothing() {
     proxy.clear_log();
     let mut w = store.create("big/object").unwrap();
     for chunk in content.chunks(1 << 20) {
-        w.write_all(chunk).unwrap();
+        w.write_all(chunk, &|| Ok(())).unwrap();
     }
-    w.finish().unwrap();
+    w.finish(&|| Ok(())).unwrap();
     let log = proxy.log();
     let parts = log
         .iter()
@@ -287,7 +287,7 @@ fn large_objects_go_up_in_bounded_parts_and_an_abort_leaves_nothing() {
     proxy.clear_log();
     let mut w = store.create("big/aborted").unwrap();
     for chunk in content[..part + 10].chunks(1 << 20) {
-        w.write_all(chunk).unwrap();
+        w.write_all(chunk, &|| Ok(())).unwrap();
     }
     w.abort();
     assert_eq!(store.head("big/aborted").unwrap(), None);
@@ -417,4 +417,106 @@ fn throttling_and_5xx_are_retried_then_the_job_is_cancelled_naming_the_object() 
         .map(|s| s.snapshot)
         .collect();
     assert_eq!(listed, ["retried"]);
+}
+
+#[test]
+fn a_backup_cancelled_mid_upload_aborts_its_multipart_upload() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = shale_engine::Engine::open(data.path()).unwrap();
+    create_tables(&engine, "shop");
+    // One segment larger than a part: hex strings do not compress much.
+    let schema = engine
+        .snapshot()
+        .get_table("shop", "items")
+        .unwrap()
+        .schema
+        .arrow_schema()
+        .clone();
+    let n = 1_100_000u64;
+    let batch = arrow::array::RecordBatch::try_new(
+        schema,
+        vec![
+            std::sync::Arc::new(arrow::array::StringArray::from_iter_values(
+                (0..n).map(|i| format!("{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
+            )),
+            std::sync::Arc::new(arrow::array::Int32Array::from_iter_values(
+                (0..n).map(|i| (i.wrapping_mul(2_654_435_761) % 1_000_003) as i32),
+            )),
+        ],
+    )
+    .unwrap();
+    engine.load("shop", "items", [batch]).unwrap();
+    let part = 5 << 20;
+    let size: u64 = engine
+        .snapshot()
+        .get_table("shop", "items")
+        .unwrap()
+        .partitions
+        .iter()
+        .flat_map(|p| p.segments())
+        .map(|s| s.meta.size)
+        .max()
+        .unwrap();
+    assert!(size > part as u64 + (1 << 20), "segment of {size} bytes");
+
+    let b = Backups::open_with(
+        engine.clone(),
+        BackupsOptions {
+            chunk_bytes: 256 << 10,
+            store: StoreOptions {
+                part_size: part,
+                ..StoreOptions::default()
+            },
+            ..BackupsOptions::default()
+        },
+    )
+    .unwrap();
+    let proxy = s3::proxy();
+    let repo = TestRepo::s3_via(&proxy.endpoint());
+    repo.create(&b, "r");
+    // The first part upload is held back until the test has cancelled the job.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (tx, go_rx) = (std::sync::Mutex::new(tx), std::sync::Mutex::new(go_rx));
+    proxy.set_rule(move |r| {
+        if r.method == "PUT"
+            && (r.path.contains("partNumber=1&") || r.path.ends_with("partNumber=1"))
+        {
+            let _ = tx.lock().unwrap().send(());
+            let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(20));
+        }
+        Action::Forward
+    });
+    let id = b
+        .backup("shop", "big", "r", vec![], Default::default())
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("a multipart upload started");
+    b.cancel_backup("shop").unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
+    let _ = go_tx.send(());
+    assert_eq!(
+        b.job(id).unwrap().status,
+        "[COMMON_ERROR, msg: user cancelled]"
+    );
+    let log = proxy.log();
+    assert!(
+        log.iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("uploadId=")),
+        "the multipart upload was aborted: {:?}",
+        log.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    let prefix = repo.location.trim_start_matches("s3://shale/");
+    let (status, listing) = s3::http(
+        s3::moto().port,
+        "GET",
+        &format!("/shale?uploads&prefix={prefix}/"),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(!listing.contains("<UploadId>"), "{listing}");
+    assert!(data_objects(&b, "r").is_empty());
+    assert!(b.list_snapshots("r").unwrap().is_empty());
 }
