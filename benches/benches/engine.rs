@@ -56,6 +56,16 @@ fn scans(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = loaded_engine(dir.path(), rows).expect("load");
     let snapshot = engine.snapshot();
+    let table = snapshot.get_table("bench", "t").expect("table");
+    let (segments, bytes) = table
+        .partitions
+        .iter()
+        .flat_map(|p| p.segments())
+        .fold((0, 0), |(n, b), s| (n + 1, b + s.meta.size));
+    eprintln!(
+        "{rows} rows on disk: {bytes} bytes in {segments} segments, {:.2} bytes/row",
+        bytes as f64 / rows as f64
+    );
     let mut group = c.benchmark_group("scan");
     group.sample_size(10);
     group.throughput(Throughput::Elements(rows as u64));
