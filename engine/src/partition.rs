@@ -311,10 +311,51 @@ fn check_range(lower: Option<i128>, upper: Option<i128>) -> Result<PartitionBoun
 pub(crate) enum Router {
     /// Everything to partition 0.
     All,
-    /// Sorted `(lower, upper, partition index)`.
-    Range(Vec<(Option<i128>, Option<i128>, usize)>),
+    /// Ranges sorted by lower bound.
+    Range(RangeRouter),
     /// Value to partition index.
     List(HashMap<Value, usize>),
+}
+
+/// RANGE routing: sorted, non-overlapping `[lower, upper)` ranges as plain arrays.
+#[derive(Debug)]
+pub(crate) struct RangeRouter {
+    /// Inclusive lower bounds, ascending (MINVALUE as `i128::MIN`).
+    lowers: Vec<i128>,
+    /// Exclusive upper bounds (MAXVALUE as `i128::MAX`, see `unbounded_above`).
+    uppers: Vec<i128>,
+    /// Whether the last range is open above (then `i128::MAX` itself belongs to it).
+    unbounded_above: bool,
+    /// The partition index of each range.
+    partitions: Vec<usize>,
+}
+
+impl RangeRouter {
+    /// The partition holding `key`. `last` is the range the previous key fell in, tried first:
+    /// rows often arrive in time order, so most keys land where the previous one did.
+    fn route(&self, key: i128, last: &mut usize) -> Option<usize> {
+        let contains = |r: usize| {
+            self.lowers[r] <= key
+                && (key < self.uppers[r] || (self.unbounded_above && r + 1 == self.uppers.len()))
+        };
+        if *last < self.lowers.len() && contains(*last) {
+            return Some(self.partitions[*last]);
+        }
+        // The last range whose lower bound is <= key is the only candidate. Counting without
+        // branches beats a binary search's mispredictions on the usual dozens of partitions.
+        let below = if self.lowers.len() <= 64 {
+            self.lowers.iter().map(|l| usize::from(*l <= key)).sum()
+        } else {
+            self.lowers.partition_point(|l| *l <= key)
+        };
+        let r = below.checked_sub(1)?;
+        if contains(r) {
+            *last = r;
+            Some(self.partitions[r])
+        } else {
+            None
+        }
+    }
 }
 
 impl std::hash::Hash for Value {
@@ -350,19 +391,19 @@ impl Router {
             Router::List(list)
         } else {
             ranges.sort_by_key(|(lower, _, _)| lower.unwrap_or(i128::MIN));
-            Router::Range(ranges)
+            Router::Range(RangeRouter {
+                lowers: ranges.iter().map(|r| r.0.unwrap_or(i128::MIN)).collect(),
+                uppers: ranges.iter().map(|r| r.1.unwrap_or(i128::MAX)).collect(),
+                unbounded_above: ranges.last().is_some_and(|r| r.1.is_none()),
+                partitions: ranges.iter().map(|r| r.2).collect(),
+            })
         }
     }
 
-    fn route_int(&self, key: i128) -> Option<usize> {
+    fn route_int(&self, key: i128, last: &mut usize) -> Option<usize> {
         match self {
             Router::All => Some(0),
-            Router::Range(ranges) => {
-                // The last range whose lower bound is <= key is the only candidate.
-                let n = ranges.partition_point(|(lower, _, _)| lower.is_none_or(|l| l <= key));
-                let (_, upper, index) = ranges.get(n.checked_sub(1)?)?;
-                upper.is_none_or(|u| key < u).then_some(*index)
-            }
+            Router::Range(ranges) => ranges.route(key, last),
             Router::List(map) => map.get(&Value::Int(key)).copied(),
         }
     }
@@ -378,12 +419,13 @@ impl Router {
         macro_rules! ints {
             ($t:ty) => {{
                 let a = keys.as_primitive::<$t>();
-                for row in 0..n {
-                    if a.is_null(row) {
-                        return Err(None);
-                    }
-                    let key = i128::from(a.value(row));
-                    match self.route_int(key) {
+                if a.null_count() > 0 {
+                    return Err(None);
+                }
+                let mut last = 0;
+                for value in a.values() {
+                    let key = i128::from(*value);
+                    match self.route_int(key, &mut last) {
                         Some(p) => out.push(p as u32),
                         None => return Err(Some(Value::Int(key))),
                     }
