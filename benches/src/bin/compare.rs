@@ -8,7 +8,7 @@
 //! Measures (median of `--runs`): shale load, bytes on disk, GROUP BY through SQL, full backup,
 //! incremental backup after a 1% change to one partition, restore, peak RSS of backup and
 //! restore; `cp -r` of the same engine files with `sync`, and a sequential write of as many bytes
-//! with fdatasync; and DuckDB by running `../shared/anchors/duckdb_anchor.py` (installing duckdb,
+//! with fdatasync; and DuckDB by running `benches/anchors/duckdb_anchor.py` (installing duckdb,
 //! pyarrow and numpy with pip if they are missing). Prints medians and ratios and writes them to
 //! `--out`.
 
@@ -145,6 +145,44 @@ struct Samples {
     restore: Vec<f64>,
     cp: Vec<f64>,
     cp_sync: Vec<f64>,
+    load_p99_idle: Vec<f64>,
+    load_p99_backup: Vec<f64>,
+}
+
+/// Rows per probe load in the latency measurement: a small, frequent load as an application
+/// trickling data in would make.
+const PROBE_ROWS: usize = 10_000;
+
+/// The 99th percentile (nearest rank) of `v`.
+fn p99(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((v.len() as f64) * 0.99).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// Latencies of `count` probe loads into `probe.t`, or of as many as fit while `busy` says true
+/// (at least `count`).
+fn probe_loads(
+    engine: &Engine,
+    count: usize,
+    mut busy: impl FnMut() -> bool,
+) -> Fallible<Vec<f64>> {
+    let mut lat = Vec::new();
+    let mut i = 0;
+    while lat.len() < count || busy() {
+        let batch = anchor_batch(1_000_000_000 + i * PROBE_ROWS, PROBE_ROWS);
+        let t0 = Instant::now();
+        engine.load("probe", "t", [batch])?;
+        lat.push(t0.elapsed().as_secs_f64());
+        i += 1;
+        if lat.len() >= 100_000 {
+            break;
+        }
+    }
+    Ok(lat)
 }
 
 fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
@@ -226,6 +264,26 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         })?;
         s.incr.push(t);
         incr_bytes = dir_bytes(&repo).saturating_sub(before);
+        // Load latency: small loads into another database, idle, then while a full backup of
+        // `bench` runs to a fresh repository (a content-addressed repository that already holds
+        // the files would copy nothing and measure nothing).
+        engine.create_database("probe")?;
+        engine.create_table("probe", anchor_definition("t"))?;
+        let idle = probe_loads(&engine, 50, || false)?;
+        let repo2 = work.join("repo2");
+        backups.create_repository("r2", repo2.to_str().ok_or("path")?, false, BTreeMap::new())?;
+        let id = backups.backup("bench", "p99", "r2", Vec::new(), BTreeMap::new())?;
+        let during = probe_loads(&engine, 10, || {
+            backups.job(id).is_some_and(|j| !j.state.is_final())
+        })?;
+        wait_job(&backups, id)?;
+        println!(
+            "  probe loads: {} idle, {} during the backup",
+            idle.len(),
+            during.len()
+        );
+        s.load_p99_idle.push(p99(idle));
+        s.load_p99_backup.push(p99(during));
         // Restore the full snapshot into a new database.
         let base = status_kb("VmRSS:");
         reset_peak_rss();
@@ -263,6 +321,12 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         rss_restore as f64,
         "bytes",
     );
+    r.add("shale_load_p99_idle_s", median(s.load_p99_idle), "s");
+    r.add(
+        "shale_load_p99_during_backup_s",
+        median(s.load_p99_backup),
+        "s",
+    );
     r.add("cp_r_segments_s", median(s.cp), "s");
     r.add("cp_r_segments_sync_s", median(s.cp_sync), "s");
     Ok(())
@@ -290,8 +354,7 @@ fn fdatasync_write(args: &Args, bytes: u64, r: &mut Results) -> Fallible<()> {
 }
 
 fn duckdb(args: &Args, r: &mut Results) -> Fallible<()> {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/anchors/duckdb_anchor.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("anchors/duckdb_anchor.py");
     if !script.exists() {
         return Err(format!("{} not found", script.display()).into());
     }
@@ -394,6 +457,10 @@ fn main() -> Fallible<()> {
         (
             "GROUP BY time / DuckDB GROUP BY time (goal <= 1.5, then 1.0)",
             ratio("shale_groupby_first_s", "duckdb_groupby_first_s"),
+        ),
+        (
+            "load p99 during a backup / idle load p99 (goal <= 1.2)",
+            ratio("shale_load_p99_during_backup_s", "shale_load_p99_idle_s"),
         ),
         (
             "bytes on disk / DuckDB file bytes (goal <= 1.0)",
