@@ -23,7 +23,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use arrow::compute::{CastOptions, cast_with_options, take_record_batch};
+use arrow::compute::{
+    CastOptions, SortColumn, cast_with_options, concat_batches, lexsort_to_indices,
+    take_record_batch,
+};
 use arrow::util::display::FormatOptions;
 
 use crate::catalog::{Table, Version};
@@ -40,6 +43,14 @@ use crate::{Distribution, names};
 
 /// Rows after which a load or compaction starts a new segment file in a tablet.
 pub const SEGMENT_ROWS_MAX: u64 = 4 << 20;
+
+/// Rows a load gathers for one tablet before sorting them by the key columns and writing them as
+/// one row group.
+pub const RUN_ROWS_MAX: usize = crate::segment::ROW_GROUP_ROWS;
+
+/// Bytes of Arrow data a load holds unwritten, shared by its workers; past it a worker sorts and
+/// writes its largest gathered run early, so a load's memory stays bounded whatever its size.
+pub const LOAD_BUFFER_BYTES_MAX: usize = 256 << 20;
 
 /// Settings for [`Engine::open_with`].
 #[derive(Debug, Clone)]
@@ -788,6 +799,7 @@ impl Engine {
                                             &self.inner.root,
                                             rel,
                                             &t.schema,
+                                            &batch,
                                         )?);
                                     }
                                     if let Some(w) = writer.as_mut() {
@@ -895,7 +907,9 @@ impl Engine {
     }
 }
 
-/// The relative path of a segment file.
+/// The relative path of a segment file. A partition's tablets share its directory: a first load
+/// into a table with 8 buckets per partition creates 8 times fewer directories to allocate and
+/// fsync.
 pub fn segment_path(
     table_id: u64,
     partition_id: u64,
@@ -903,27 +917,63 @@ pub fn segment_path(
     rowset_id: u64,
     index: usize,
 ) -> String {
-    format!("{SEGMENTS_DIR}/{table_id}/{partition_id}/{tablet_id}/{rowset_id}_{index}.parquet")
+    format!("{SEGMENTS_DIR}/{table_id}/{partition_id}/{tablet_id}_{rowset_id}_{index}.parquet")
 }
 
+/// Fsyncs files from several threads at once: the device and the file system's journal then
+/// serve them together, where one after the other each waits for its own flush.
+fn sync_files(files: Vec<Box<dyn WritableFile>>) -> Result<()> {
+    const SYNC_THREADS_MAX: usize = 16;
+    let threads = files.len().min(SYNC_THREADS_MAX);
+    let queue = Mutex::new(files);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                        match next {
+                            Some(mut file) => file.sync()?,
+                            None => return Ok(()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for handle in handles {
+            let outcome = handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::Cancelled("an fsync thread panicked".into())));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    })
+}
+
+/// Fsyncs the directories of `segments` and their parents below `root` (new directories must be
+/// durable in their parents too), each directory once.
 fn sync_parent_dirs(storage: &dyn Storage, root: &Path, segments: &[SegmentMeta]) -> Result<()> {
-    let mut dirs: Vec<PathBuf> = segments
-        .iter()
-        .filter_map(|s| root.join(&s.path).parent().map(Path::to_path_buf))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    for dir in dirs {
-        storage.sync_dir(&dir)?;
-        // New directories must be durable in their parents too.
-        let mut d = dir.as_path();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for s in segments {
+        let path = root.join(&s.path);
+        let mut d = path.as_path();
         while let Some(parent) = d.parent() {
             if !parent.starts_with(root) || parent == root {
                 break;
             }
-            storage.sync_dir(parent)?;
+            dirs.push(parent.to_path_buf());
             d = parent;
         }
+    }
+    dirs.sort();
+    dirs.dedup();
+    // Deepest first, so a directory is synced after the entries inside it.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in dirs {
+        storage.sync_dir(&dir)?;
     }
     Ok(())
 }
@@ -1086,10 +1136,10 @@ where
             let (tx, rx) = crossbeam_channel::bounded::<((usize, u32), RecordBatch)>(4);
             senders.push(tx);
             handles.push(scope.spawn(move || {
-                let mut writers = TabletWriters::new(engine, table);
+                let mut writers = TabletWriters::new(engine, table, workers);
                 let mut error = None;
                 for (key, piece) in rx {
-                    if let Err(e) = writers.write(key, &piece) {
+                    if let Err(e) = writers.write(key, piece) {
                         error = Some(e);
                         break;
                     }
@@ -1140,14 +1190,19 @@ where
         let result = match error {
             Some(e) => Err(e),
             None => {
-                let mut rowsets: Vec<TabletRowset> = all.iter().flat_map(|w| w.rowsets()).collect();
-                rowsets.sort_by_key(|r| (r.partition_id, r.tablet_id));
-                let segments: Vec<SegmentMeta> = rowsets
-                    .iter()
-                    .flat_map(|r| r.rowset.segments.clone())
-                    .collect();
-                sync_parent_dirs(&*engine.inner.storage, &engine.inner.root, &segments)
-                    .map(|()| rowsets)
+                let files: Vec<Box<dyn WritableFile>> =
+                    all.iter_mut().flat_map(|w| w.unsynced.drain(..)).collect();
+                sync_files(files).and_then(|()| {
+                    let mut rowsets: Vec<TabletRowset> =
+                        all.iter().flat_map(|w| w.rowsets()).collect();
+                    rowsets.sort_by_key(|r| (r.partition_id, r.tablet_id));
+                    let segments: Vec<SegmentMeta> = rowsets
+                        .iter()
+                        .flat_map(|r| r.rowset.segments.clone())
+                        .collect();
+                    sync_parent_dirs(&*engine.inner.storage, &engine.inner.root, &segments)
+                        .map(|()| rowsets)
+                })
             }
         };
         if result.is_err() {
@@ -1221,54 +1276,189 @@ impl<'a> Splitter<'a> {
         let buckets = self.table.distribution.buckets;
         let bucket_of = buckets_of(&dist, rows, buckets, self.rows_seen);
         self.rows_seen += rows as u64;
-        let mut groups: BTreeMap<(usize, u32), Vec<u32>> = BTreeMap::new();
-        for row in 0..rows {
-            groups
-                .entry((partition_of[row] as usize, bucket_of[row]))
-                .or_default()
-                .push(row as u32);
-        }
+        let (order, groups) = group_rows(&partition_of, &bucket_of, buckets);
         if groups.len() == 1 {
-            return Ok(groups.into_keys().map(|k| (k, batch.clone())).collect());
+            return Ok(groups
+                .into_iter()
+                .map(|(k, _, _)| (k, batch.clone()))
+                .collect());
         }
+        // One gather per (partition, bucket), from one index array.
+        let order = UInt32Array::from(order);
         groups
             .into_iter()
-            .map(|(key, indices)| Ok((key, take_record_batch(batch, &UInt32Array::from(indices))?)))
+            .map(|(key, start, len)| Ok((key, take_record_batch(batch, &order.slice(start, len))?)))
             .collect()
     }
 }
 
-/// The open segment writers of the tablets one load worker owns.
+/// The rows of a batch for one (partition index, bucket): the key, and where their indices start
+/// in the grouped order and how many there are.
+type Piece = ((usize, u32), usize, usize);
+
+/// Groups rows by (partition index, bucket), keeping their order within a group: the row indices
+/// ordered by group, and each non-empty group in that order.
+fn group_rows(partition_of: &[u32], bucket_of: &[u32], buckets: u32) -> (Vec<u32>, Vec<Piece>) {
+    let rows = partition_of.len();
+    let keys: Vec<u64> = partition_of
+        .iter()
+        .zip(bucket_of)
+        .map(|(p, b)| u64::from(*p) * u64::from(buckets) + u64::from(*b))
+        .collect();
+    let key_of = |k: u64| {
+        (
+            (k / u64::from(buckets)) as usize,
+            (k % u64::from(buckets)) as u32,
+        )
+    };
+    let group_count = keys.iter().max().map_or(0, |m| *m as usize + 1);
+    let mut groups = Vec::new();
+    if group_count <= rows.max(1 << 16) {
+        // Counting sort: two passes over the rows, one over the groups.
+        let mut starts = vec![0usize; group_count + 1];
+        for k in &keys {
+            starts[*k as usize + 1] += 1;
+        }
+        for g in 0..group_count {
+            starts[g + 1] += starts[g];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; rows];
+        for (row, k) in keys.iter().enumerate() {
+            let slot = &mut next[*k as usize];
+            order[*slot] = row as u32;
+            *slot += 1;
+        }
+        for g in 0..group_count {
+            if starts[g + 1] > starts[g] {
+                groups.push((key_of(g as u64), starts[g], starts[g + 1] - starts[g]));
+            }
+        }
+        (order, groups)
+    } else {
+        // Many more groups than rows: sort (group, row) pairs instead.
+        let mut pairs: Vec<(u64, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(row, k)| (*k, row as u32))
+            .collect();
+        pairs.sort_unstable();
+        let mut start = 0;
+        while start < pairs.len() {
+            let k = pairs[start].0;
+            let end = start + pairs[start..].partition_point(|(key, _)| *key == k);
+            groups.push((key_of(k), start, end - start));
+            start = end;
+        }
+        (pairs.into_iter().map(|(_, row)| row).collect(), groups)
+    }
+}
+
+/// The open segment writers of the tablets one load worker owns, and the rows it has gathered
+/// for each of them but not written yet.
 struct TabletWriters<'a> {
     engine: &'a Engine,
     table: &'a Table,
     /// Per (partition index, bucket): the tablet's rowset id, its open writer and finished files.
     tablets: HashMap<(usize, u32), TabletState>,
+    /// Schema indices of the key columns, which each run is sorted by.
+    key_columns: Vec<usize>,
+    /// Bytes gathered in all tablets' runs.
+    run_bytes: usize,
+    /// This worker's share of [`LOAD_BUFFER_BYTES_MAX`].
+    run_bytes_max: usize,
+    /// Finished segment files not fsynced yet.
+    unsynced: Vec<Box<dyn WritableFile>>,
 }
 
 struct TabletState {
     rowset_id: u64,
     writer: Option<SegmentWriter>,
     finished: Vec<SegmentMeta>,
+    /// Pieces gathered for the next run.
+    run: Vec<RecordBatch>,
+    run_rows: usize,
+    run_bytes: usize,
 }
 
 impl<'a> TabletWriters<'a> {
-    fn new(engine: &'a Engine, table: &'a Table) -> TabletWriters<'a> {
+    fn new(engine: &'a Engine, table: &'a Table, workers: usize) -> TabletWriters<'a> {
         TabletWriters {
             engine,
             table,
             tablets: HashMap::new(),
+            key_columns: table
+                .schema
+                .columns()
+                .iter()
+                .take_while(|c| c.is_key)
+                .enumerate()
+                .map(|(i, _)| i)
+                .collect(),
+            run_bytes: 0,
+            run_bytes_max: LOAD_BUFFER_BYTES_MAX / workers.max(1),
+            unsynced: Vec::new(),
         }
     }
 
-    fn write(&mut self, key: (usize, u32), batch: &RecordBatch) -> Result<()> {
+    /// Gathers a piece for its tablet; writes the tablet's run once it is full, and the largest
+    /// runs while this worker holds more than its share of bytes.
+    fn write(&mut self, key: (usize, u32), piece: RecordBatch) -> Result<()> {
         let engine = self.engine;
-        let table = self.table;
         let state = self.tablets.entry(key).or_insert_with(|| TabletState {
             rowset_id: engine.allocate_ids(1),
             writer: None,
             finished: Vec::new(),
+            run: Vec::new(),
+            run_rows: 0,
+            run_bytes: 0,
         });
+        let bytes = piece.get_array_memory_size();
+        state.run_rows += piece.num_rows();
+        state.run_bytes += bytes;
+        state.run.push(piece);
+        self.run_bytes += bytes;
+        if state.run_rows >= RUN_ROWS_MAX {
+            self.write_run(key)?;
+        }
+        while self.run_bytes > self.run_bytes_max {
+            let Some(largest) = self
+                .tablets
+                .iter()
+                .filter(|(_, s)| s.run_rows > 0)
+                .max_by_key(|(_, s)| s.run_bytes)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.write_run(largest)?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the tablet's gathered rows by the key columns and writes them as one row group.
+    fn write_run(&mut self, key: (usize, u32)) -> Result<()> {
+        let engine = self.engine;
+        let table = self.table;
+        let Some(state) = self.tablets.get_mut(&key) else {
+            return Ok(());
+        };
+        self.run_bytes -= state.run_bytes;
+        state.run_bytes = 0;
+        state.run_rows = 0;
+        let mut run = std::mem::take(&mut state.run);
+        if run.is_empty() {
+            return Ok(());
+        }
+        // Pieces already in key order are written as they are; otherwise the run is gathered
+        // into one batch and sorted.
+        if !run_in_order(&run, &self.key_columns) {
+            let batch = match run.len() {
+                1 => run.remove(0),
+                _ => concat_batches(table.schema.arrow_schema(), &run)?,
+            };
+            run = vec![sort_by_key(batch, &self.key_columns)?];
+        }
         if state.writer.is_none() {
             let partition = &table.partitions[key.0];
             let tablet = &partition.tablets[key.1 as usize];
@@ -1284,24 +1474,38 @@ impl<'a> TabletWriters<'a> {
                 &engine.inner.root,
                 rel,
                 &table.schema,
+                &run[0],
             )?);
         }
         if let Some(w) = state.writer.as_mut() {
-            w.write(batch)?;
+            for piece in &run {
+                w.write(piece)?;
+            }
+            drop(run);
+            w.end_row_group()?;
             if w.row_count() >= SEGMENT_ROWS_MAX
                 && let Some(w) = state.writer.take()
             {
-                state.finished.push(w.finish(&table.schema)?);
+                let (meta, file) = w.finish_unsynced(&table.schema)?;
+                state.finished.push(meta);
+                self.unsynced.push(file);
             }
         }
         Ok(())
     }
 
-    /// Finishes (and fsyncs) every open segment.
+    /// Writes every gathered run and finishes every open segment (fsyncs are left to the
+    /// caller, in [`TabletWriters::unsynced`]).
     fn finish(&mut self) -> Result<()> {
+        let keys: Vec<(usize, u32)> = self.tablets.keys().copied().collect();
+        for key in keys {
+            self.write_run(key)?;
+        }
         for state in self.tablets.values_mut() {
             if let Some(w) = state.writer.take() {
-                state.finished.push(w.finish(&self.table.schema)?);
+                let (meta, file) = w.finish_unsynced(&self.table.schema)?;
+                state.finished.push(meta);
+                self.unsynced.push(file);
             }
         }
         Ok(())
@@ -1310,6 +1514,7 @@ impl<'a> TabletWriters<'a> {
     fn rowsets(&self) -> Vec<TabletRowset> {
         self.tablets
             .iter()
+            .filter(|(_, state)| !state.finished.is_empty())
             .map(|(key, state)| {
                 let partition = &self.table.partitions[key.0];
                 TabletRowset {
@@ -1326,8 +1531,10 @@ impl<'a> TabletWriters<'a> {
 
     /// Removes every file these writers wrote.
     fn discard(&mut self) {
+        self.unsynced.clear();
         let storage = &self.engine.inner.storage;
         for state in self.tablets.values_mut() {
+            state.run.clear();
             if let Some(w) = state.writer.take() {
                 let path = w.path().to_path_buf();
                 drop(w);
@@ -1337,6 +1544,92 @@ impl<'a> TabletWriters<'a> {
                 let _ = storage.remove_file(&self.engine.inner.root.join(&s.path));
             }
         }
+    }
+}
+
+/// Whether the pieces of a run, one after the other, are in key order: each ascending in its
+/// first key column (strictly, when later key columns exist) and each starting at or after
+/// (strictly after) where the previous one ended. `false` when unknown.
+fn run_in_order(run: &[RecordBatch], key_columns: &[usize]) -> bool {
+    let Some(first) = key_columns.first() else {
+        return true;
+    };
+    let strict = key_columns.len() > 1;
+    let mut previous_last: Option<i128> = None;
+    for piece in run {
+        let column = piece.column(*first);
+        if column.is_empty() {
+            continue;
+        }
+        // `ascending` is false for NULLs and types it does not know, so both ends are integers.
+        if !ascending(column.as_ref(), strict) {
+            return false;
+        }
+        let value = |row| crate::types::Value::from_array(column.as_ref(), row);
+        let (Some(crate::types::Value::Int(head)), Some(crate::types::Value::Int(tail))) =
+            (value(0), value(column.len() - 1))
+        else {
+            return false;
+        };
+        if let Some(last) = previous_last
+            && (head < last || (strict && head == last))
+        {
+            return false;
+        }
+        previous_last = Some(tail);
+    }
+    true
+}
+
+/// The rows of `batch` ordered by `key_columns` (a prefix of the schema); the batch itself when
+/// it is already in order, as rows often arrive (ascending ids, times).
+fn sort_by_key(batch: RecordBatch, key_columns: &[usize]) -> Result<RecordBatch> {
+    let Some(first) = key_columns.first() else {
+        return Ok(batch);
+    };
+    if batch.num_rows() < 2 || ascending(batch.column(*first).as_ref(), key_columns.len() > 1) {
+        return Ok(batch);
+    }
+    let columns: Vec<SortColumn> = key_columns
+        .iter()
+        .map(|i| SortColumn {
+            values: batch.column(*i).clone(),
+            options: None,
+        })
+        .collect();
+    let indices = lexsort_to_indices(&columns, None)?;
+    Ok(take_record_batch(&batch, &indices)?)
+}
+
+/// Whether an integral or temporal column without NULLs is in ascending order (`strict`: no two
+/// equal values, so the later key columns cannot reorder rows). `false` when unknown.
+fn ascending(array: &dyn Array, strict: bool) -> bool {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{
+        DataType, Date32Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+        TimestampMicrosecondType,
+    };
+    if array.null_count() > 0 {
+        return false;
+    }
+    macro_rules! check {
+        ($t:ty) => {{
+            let v = array.as_primitive::<$t>().values();
+            if strict {
+                v.windows(2).all(|w| w[0] < w[1])
+            } else {
+                v.windows(2).all(|w| w[0] <= w[1])
+            }
+        }};
+    }
+    match array.data_type() {
+        DataType::Int8 => check!(Int8Type),
+        DataType::Int16 => check!(Int16Type),
+        DataType::Int32 => check!(Int32Type),
+        DataType::Int64 => check!(Int64Type),
+        DataType::Date32 => check!(Date32Type),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => check!(TimestampMicrosecondType),
+        _ => false,
     }
 }
 
@@ -1397,6 +1690,11 @@ fn conform(table: &Table, batch: RecordBatch) -> Result<RecordBatch> {
         if let crate::types::ColumnType::Char(n) | crate::types::ColumnType::Varchar(n) =
             column.column_type
             && let Some(strings) = arrow::array::AsArray::as_string_opt::<i32>(array.as_ref())
+            // The offsets tell whether any value is too long without visiting the strings.
+            && strings
+                .offsets()
+                .windows(2)
+                .any(|w| w[1].saturating_sub(w[0]) as u32 > n)
             && let Some(long) = strings.iter().flatten().find(|s| s.len() > n as usize)
         {
             return Err(Error::InvalidValue {
@@ -1411,4 +1709,67 @@ fn conform(table: &Table, batch: RecordBatch) -> Result<RecordBatch> {
         schema.arrow_schema().clone(),
         columns,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int32Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn rows_are_grouped_by_partition_and_bucket_in_their_order() {
+        let partition_of = [1, 0, 1, 0, 2];
+        let bucket_of = [0, 1, 0, 1, 0];
+        let expected_order = vec![1, 3, 0, 2, 4];
+        let expected_groups = vec![((0, 1), 0, 2), ((1, 0), 2, 2), ((2, 0), 4, 1)];
+        assert_eq!(
+            group_rows(&partition_of, &bucket_of, 2),
+            (expected_order.clone(), expected_groups)
+        );
+        // Far more groups than rows takes the sorting path, with the same result.
+        let (order, groups) = group_rows(&partition_of, &bucket_of, 1_000_000);
+        assert_eq!(order, expected_order);
+        assert_eq!(groups, vec![((0, 1), 0, 2), ((1, 0), 2, 2), ((2, 0), 4, 1)]);
+    }
+
+    fn keyed(ids: Vec<i64>, seconds: Vec<i32>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("n", DataType::Int32, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(Int32Array::from(seconds)),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn runs_in_key_order_are_recognised_and_others_sorted() {
+        let a = keyed(vec![1, 2, 3], vec![0, 0, 0]);
+        let b = keyed(vec![3, 5], vec![0, 0]);
+        assert!(run_in_order(&[a.clone(), b.clone()], &[0]));
+        // With a second key column, equal first keys across pieces may be out of order.
+        assert!(!run_in_order(&[a.clone(), b.clone()], &[0, 1]));
+        assert!(!run_in_order(&[b.clone(), a.clone()], &[0]));
+        assert!(run_in_order(&[b.clone(), a.clone()], &[]));
+        let nulls = RecordBatch::try_new(
+            a.schema(),
+            vec![
+                Arc::new(Int64Array::from(vec![None, Some(1)])),
+                Arc::new(Int32Array::from(vec![0, 0])),
+            ],
+        )
+        .unwrap();
+        assert!(!run_in_order(&[nulls], &[0]));
+
+        let sorted = sort_by_key(keyed(vec![3, 1, 3, 2], vec![2, 9, 1, 5]), &[0, 1]).unwrap();
+        assert_eq!(sorted, keyed(vec![1, 2, 3, 3], vec![9, 5, 1, 2]));
+        let untouched = sort_by_key(keyed(vec![3, 1], vec![0, 0]), &[]).unwrap();
+        assert_eq!(untouched, keyed(vec![3, 1], vec![0, 0]));
+    }
 }

@@ -339,7 +339,13 @@ fn scan_segment(
         .collect();
     read.sort_unstable();
     read.dedup();
-    let reader = segment.reader(Some(&read), options.batch_size)?;
+    // Row groups and pages are skipped by their min/max whether or not rows are filtered here.
+    let prune: Vec<(usize, &Predicate)> = options
+        .predicates
+        .iter()
+        .filter_map(|p| table.schema.index_of(p.column()).map(|i| (i, p)))
+        .collect();
+    let reader = segment.reader_pruned(Some(&read), options.batch_size, &prune)?;
     let path = segment.full_path();
     for batch in reader {
         let batch = batch.map_err(|e| Error::corrupt(&path, format!("decoding failed: {e}")))?;

@@ -6,8 +6,12 @@
 //! content hash (the backup repository's content address) and per-column min/max/null counts
 //! (for pruning).
 //!
-//! Parquet settings: ZSTD level 1, dictionary encoding, chunk statistics, row groups of up to
-//! [`ROW_GROUP_ROWS`] rows; the Arrow schema is embedded so every reader gets the same types.
+//! Parquet settings: ZSTD level 1, chunk statistics, row groups of up to [`ROW_GROUP_ROWS`] rows;
+//! the Arrow schema is embedded so every reader gets the same types. The encoding of each column
+//! is chosen from a sample of the segment's first rows ([`ColumnEncoding`]): dictionary encoding
+//! only for columns with few distinct values (interning every value of a high-cardinality column
+//! was most of a load's time, and its dictionary then overflowed and fell back anyway), otherwise
+//! DELTA_BINARY_PACKED for integral and temporal columns and PLAIN for the rest.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -23,17 +27,29 @@ use arrow::datatypes::{
 };
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::scan::Predicate;
 use crate::storage::{Storage, WritableFile};
 use crate::types::{TableSchema, Value};
 
-/// Rows per Parquet row group.
+/// Rows per Parquet row group (at most).
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Rows per data page (at most): the unit a scan skips by the page index's min/max.
+pub const PAGE_ROWS_MAX: usize = 8192;
 
 /// Min, max and null count of one column of a segment (min/max as SQL literal text).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -178,13 +194,37 @@ impl Segment {
         projection: Option<&[usize]>,
         batch_size: usize,
     ) -> Result<ParquetRecordBatchReader> {
+        self.reader_pruned(projection, batch_size, &[])
+    }
+
+    /// Like [`Segment::reader`], skipping the row groups and pages whose min/max show that no row
+    /// satisfies one of `predicates` (schema index of its column, predicate). Rows of the pages
+    /// read still need filtering.
+    pub(crate) fn reader_pruned(
+        &self,
+        projection: Option<&[usize]>,
+        batch_size: usize,
+        predicates: &[(usize, &Predicate)],
+    ) -> Result<ParquetRecordBatchReader> {
         let path = self.full_path();
         let bytes = self.map_verified()?;
         let pq = |source| Error::Parquet {
             path: path.clone(),
             source,
         };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
+        let options = ArrowReaderOptions::new().with_page_index_policy(if predicates.is_empty() {
+            PageIndexPolicy::Skip
+        } else {
+            PageIndexPolicy::Optional
+        });
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).map_err(pq)?;
+        if !predicates.is_empty() {
+            let (row_groups, selectors) = select_rows(builder.metadata(), predicates);
+            builder = builder
+                .with_row_groups(row_groups)
+                .with_row_selection(RowSelection::from(selectors));
+        }
         let builder = match projection {
             Some(indices) => {
                 let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
@@ -196,9 +236,167 @@ impl Segment {
     }
 }
 
+/// The row groups, and the rows within them, that may satisfy every predicate according to the
+/// row groups' statistics and the page index. Statistics that are missing or out of range (a
+/// damaged file) select everything they cover: pruning only ever skips provably unmatched rows.
+fn select_rows(
+    meta: &ParquetMetaData,
+    predicates: &[(usize, &Predicate)],
+) -> (Vec<usize>, Vec<RowSelector>) {
+    let mut row_groups = Vec::new();
+    let mut selectors = Vec::new();
+    for (rg, rg_meta) in meta.row_groups().iter().enumerate() {
+        let rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
+        let mut keep = vec![(0, rows)];
+        for (column, predicate) in predicates {
+            let Some(chunk) = rg_meta.columns().get(*column) else {
+                continue;
+            };
+            if let Some((min, max)) = chunk.statistics().and_then(statistics_bounds)
+                && !predicate.may_match(&min, &max)
+            {
+                keep.clear();
+                break;
+            }
+            let index = meta
+                .column_index()
+                .and_then(|i| i.get(rg))
+                .and_then(|i| i.get(*column));
+            let offsets = meta
+                .offset_index()
+                .and_then(|i| i.get(rg))
+                .and_then(|i| i.get(*column));
+            if let (Some(index), Some(offsets)) = (index, offsets) {
+                let pages = page_ranges(index, offsets.page_locations(), rows, predicate);
+                keep = intersect(&keep, &pages);
+            }
+        }
+        if keep.is_empty() {
+            continue;
+        }
+        row_groups.push(rg);
+        let mut at = 0;
+        for (start, end) in keep {
+            if start > at {
+                selectors.push(RowSelector::skip(start - at));
+            }
+            selectors.push(RowSelector::select(end - start));
+            at = end;
+        }
+        if rows > at {
+            selectors.push(RowSelector::skip(rows - at));
+        }
+    }
+    (row_groups, selectors)
+}
+
+/// The row ranges of one column chunk's pages that may satisfy `predicate`, in order.
+fn page_ranges(
+    index: &ColumnIndexMetaData,
+    locations: &[PageLocation],
+    rows: usize,
+    predicate: &Predicate,
+) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (page, location) in locations.iter().enumerate() {
+        let start = usize::try_from(location.first_row_index).unwrap_or(usize::MAX);
+        let end = locations
+            .get(page + 1)
+            .map_or(Some(rows), |next| {
+                usize::try_from(next.first_row_index).ok()
+            })
+            .unwrap_or(usize::MAX);
+        // Pages out of order or past the row group: the index is unusable, read everything.
+        if start > end || end > rows || out.last().is_some_and(|(_, e)| *e > start) {
+            return vec![(0, rows)];
+        }
+        let bounds = match index {
+            ColumnIndexMetaData::INT32(i) => i
+                .min_value(page)
+                .zip(i.max_value(page))
+                .map(|(a, b)| (Value::Int((*a).into()), Value::Int((*b).into()))),
+            ColumnIndexMetaData::INT64(i) => i
+                .min_value(page)
+                .zip(i.max_value(page))
+                .map(|(a, b)| (Value::Int((*a).into()), Value::Int((*b).into()))),
+            ColumnIndexMetaData::BYTE_ARRAY(i) => {
+                i.min_value(page).zip(i.max_value(page)).and_then(|(a, b)| {
+                    Some((
+                        Value::Str(std::str::from_utf8(a).ok()?.to_string()),
+                        Value::Str(std::str::from_utf8(b).ok()?.to_string()),
+                    ))
+                })
+            }
+            _ => None,
+        };
+        // A page of only NULLs matches no predicate (NULL satisfies none).
+        let all_null = page < index_pages(index) && index.is_null_page(page);
+        let may_match = match bounds {
+            Some((min, max)) => predicate.may_match(&min, &max),
+            None => !all_null,
+        };
+        if may_match {
+            match out.last_mut() {
+                Some((_, e)) if *e == start => *e = end,
+                _ => out.push((start, end)),
+            }
+        }
+    }
+    if locations.is_empty() {
+        out.push((0, rows));
+    }
+    out
+}
+
+fn index_pages(index: &ColumnIndexMetaData) -> usize {
+    match index {
+        ColumnIndexMetaData::NONE => 0,
+        _ => usize::try_from(index.num_pages()).unwrap_or(0),
+    }
+}
+
+/// The intersection of two ordered lists of disjoint `[start, end)` ranges.
+fn intersect(a: &[(usize, usize)], b: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let start = a[i].0.max(b[j].0);
+        let end = a[i].1.min(b[j].1);
+        if start < end {
+            out.push((start, end));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// A column chunk's min and max as values (integral and string columns; others prune nothing).
+fn statistics_bounds(stats: &Statistics) -> Option<(Value, Value)> {
+    match stats {
+        Statistics::Int32(s) => Some((
+            Value::Int((*s.min_opt()?).into()),
+            Value::Int((*s.max_opt()?).into()),
+        )),
+        Statistics::Int64(s) => Some((
+            Value::Int((*s.min_opt()?).into()),
+            Value::Int((*s.max_opt()?).into()),
+        )),
+        Statistics::ByteArray(s) => Some((
+            Value::Str(s.min_opt()?.as_utf8().ok()?.to_string()),
+            Value::Str(s.max_opt()?.as_utf8().ok()?.to_string()),
+        )),
+        _ => None,
+    }
+}
+
 /// An `io::Write` over a storage file that counts bytes and computes both checksums.
 struct ChecksumWriter {
-    file: Box<dyn WritableFile>,
+    /// `None` once the finished file has been handed to the caller.
+    file: Option<Box<dyn WritableFile>>,
     size: u64,
     crc: u32,
     hasher: blake3::Hasher,
@@ -208,7 +406,10 @@ struct ChecksumWriter {
 
 impl Write for ChecksumWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Err(e) = self.file.write_all(buf) {
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("the segment file is closed"));
+        };
+        if let Err(e) = file.write_all(buf) {
             let message = e.to_string();
             self.error.get_or_insert(e);
             return Err(io::Error::other(message));
@@ -241,31 +442,122 @@ impl std::fmt::Debug for SegmentWriter {
     }
 }
 
-pub(crate) fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+/// Rows of a segment's first batch looked at to choose its column encodings.
+const ENCODING_SAMPLE_ROWS: usize = 1024;
+
+/// How a segment stores one column, chosen from a sample of its first rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnEncoding {
+    /// At most half the sampled values are distinct: a dictionary and RLE indices.
+    Dictionary,
+    /// Mostly distinct integral or temporal values: DELTA_BINARY_PACKED (sorted keys and
+    /// timestamps need a few bits per value, where PLAIN spends 4 or 8 bytes).
+    Delta,
+    /// Mostly distinct values of other types (floats, strings, decimals, booleans).
+    Plain,
+}
+
+impl ColumnEncoding {
+    /// The encoding for `array`, from its first [`ENCODING_SAMPLE_ROWS`] values.
+    pub(crate) fn choose(array: &dyn Array) -> ColumnEncoding {
+        let sample = array.slice(0, array.len().min(ENCODING_SAMPLE_ROWS));
+        let rows = sample.len() - sample.null_count();
+        if let Some(distinct) = distinct_count(sample.as_ref())
+            && rows > 0
+            && distinct * 2 <= rows
+        {
+            return ColumnEncoding::Dictionary;
+        }
+        match array.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Date32
+            | DataType::Timestamp(_, _) => ColumnEncoding::Delta,
+            _ => ColumnEncoding::Plain,
+        }
+    }
+}
+
+/// Distinct non-null values of a (sample) array, for the types a dictionary may pay off for.
+fn distinct_count(array: &dyn Array) -> Option<usize> {
+    use std::collections::HashSet;
+    macro_rules! prim {
+        ($t:ty, $bits:expr) => {{
+            let a = array.as_primitive::<$t>();
+            let set: HashSet<_> = a.iter().flatten().map($bits).collect();
+            set.len()
+        }};
+    }
+    Some(match array.data_type() {
+        DataType::Int8 => prim!(Int8Type, |v: i8| v),
+        DataType::Int16 => prim!(Int16Type, |v: i16| v),
+        DataType::Int32 => prim!(Int32Type, |v: i32| v),
+        DataType::Int64 => prim!(Int64Type, |v: i64| v),
+        DataType::Date32 => prim!(Date32Type, |v: i32| v),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            prim!(TimestampMicrosecondType, |v: i64| v)
+        }
+        DataType::Decimal128(_, _) => prim!(Decimal128Type, |v: i128| v),
+        DataType::Float32 => prim!(Float32Type, |v: f32| v.to_bits()),
+        DataType::Float64 => prim!(Float64Type, |v: f64| v.to_bits()),
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            let set: HashSet<&str> = a.iter().flatten().collect();
+            set.len()
+        }
+        _ => return None,
+    })
+}
+
+/// The writer settings of a segment whose columns get `encodings` (schema order).
+pub(crate) fn writer_properties(
+    schema: &TableSchema,
+    encodings: &[ColumnEncoding],
+) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-        .set_dictionary_enabled(true)
-        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_data_page_row_count_limit(PAGE_ROWS_MAX)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by("shale".to_string())
-        .build()
+        .set_created_by("shale".to_string());
+    for (column, encoding) in schema.columns().iter().zip(encodings) {
+        let path = ColumnPath::from(column.name.as_str());
+        builder = match encoding {
+            ColumnEncoding::Dictionary => builder.set_column_dictionary_enabled(path, true),
+            ColumnEncoding::Delta => {
+                builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
+            }
+            ColumnEncoding::Plain => builder,
+        };
+    }
+    builder.build()
 }
 
 impl SegmentWriter {
-    /// Creates `root/relative` and prepares to write batches of `schema`.
+    /// Creates `root/relative` and prepares to write batches of `schema`, with column encodings
+    /// chosen from `first`, the first batch the segment will hold.
     pub(crate) fn create(
         storage: &dyn Storage,
         root: &Path,
         relative: String,
         schema: &TableSchema,
+        first: &RecordBatch,
     ) -> Result<SegmentWriter> {
+        let encodings: Vec<ColumnEncoding> = first
+            .columns()
+            .iter()
+            .map(|c| ColumnEncoding::choose(c.as_ref()))
+            .collect();
         let path = root.join(&relative);
         if let Some(dir) = path.parent() {
             storage.create_dir_all(dir)?;
         }
         let file = storage.create(&path)?;
         let sink = ChecksumWriter {
-            file,
+            file: Some(file),
             size: 0,
             crc: 0,
             hasher: blake3::Hasher::new(),
@@ -274,7 +566,7 @@ impl SegmentWriter {
         let writer = ArrowWriter::try_new(
             sink,
             schema.arrow_schema().clone(),
-            Some(writer_properties()),
+            Some(writer_properties(schema, &encodings)),
         )
         .map_err(|source| Error::Parquet {
             path: path.clone(),
@@ -312,18 +604,44 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Ends the current row group, so the rows written next get their own statistics.
+    pub(crate) fn end_row_group(&mut self) -> Result<()> {
+        if let Err(e) = self.writer.flush() {
+            return Err(self.fail(e));
+        }
+        Ok(())
+    }
+
     /// Rows written so far.
     pub(crate) fn row_count(&self) -> u64 {
         self.row_count
     }
 
     /// Finishes the file, fsyncs it and returns its metadata.
-    pub(crate) fn finish(mut self, schema: &TableSchema) -> Result<SegmentMeta> {
+    pub(crate) fn finish(self, schema: &TableSchema) -> Result<SegmentMeta> {
+        let (meta, mut file) = self.finish_unsynced(schema)?;
+        file.sync()?;
+        Ok(meta)
+    }
+
+    /// Finishes the file and returns its metadata and the file, which the caller must fsync
+    /// before a commit names it (a load fsyncs all its files at once, in parallel).
+    pub(crate) fn finish_unsynced(
+        mut self,
+        schema: &TableSchema,
+    ) -> Result<(SegmentMeta, Box<dyn WritableFile>)> {
         if let Err(e) = self.writer.finish() {
             return Err(self.fail(e));
         }
+        let path = self.path.clone();
         let sink = self.writer.inner_mut();
-        sink.file.sync()?;
+        let file = sink.file.take().ok_or_else(|| {
+            Error::io(
+                "close",
+                &path,
+                io::Error::other("the segment file is closed"),
+            )
+        })?;
         let meta = SegmentMeta {
             path: self.relative.clone(),
             row_count: self.row_count,
@@ -341,7 +659,7 @@ impl SegmentWriter {
                 })
                 .collect(),
         };
-        Ok(meta)
+        Ok((meta, file))
     }
 
     /// The file's absolute path.
@@ -432,4 +750,29 @@ fn min_max(array: &dyn Array) -> Option<(Option<Value>, Option<Value>)> {
         }
         _ => (None, None),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int32Array, Int64Array, StringArray};
+
+    #[test]
+    fn encodings_follow_the_sampled_cardinality() {
+        let ids = Int64Array::from_iter_values(0..10_000);
+        assert_eq!(ColumnEncoding::choose(&ids), ColumnEncoding::Delta);
+        let few = Int32Array::from_iter_values((0..10_000).map(|i| i % 100));
+        assert_eq!(ColumnEncoding::choose(&few), ColumnEncoding::Dictionary);
+        let regions = StringArray::from_iter_values((0..1000).map(|i| format!("r{}", i % 16)));
+        assert_eq!(ColumnEncoding::choose(&regions), ColumnEncoding::Dictionary);
+        let names = StringArray::from_iter_values((0..1000).map(|i| format!("n{i}")));
+        assert_eq!(ColumnEncoding::choose(&names), ColumnEncoding::Plain);
+        let amounts = Float64Array::from_iter_values((0..1000).map(|i| i as f64 / 100.0));
+        assert_eq!(ColumnEncoding::choose(&amounts), ColumnEncoding::Plain);
+        // Nothing to sample: no dictionary.
+        let empty = Int64Array::from(Vec::<i64>::new());
+        assert_eq!(ColumnEncoding::choose(&empty), ColumnEncoding::Delta);
+        let nulls = StringArray::from(vec![None::<&str>; 10]);
+        assert_eq!(ColumnEncoding::choose(&nulls), ColumnEncoding::Plain);
+    }
 }
