@@ -383,6 +383,12 @@ impl Session {
         Some((state, backups.job_progress(job_id).unwrap_or_default()))
     }
 
+    /// A job's record (state, status message, objects), while it is still the last job of its
+    /// database; `None` before the first backup-family statement or once superseded.
+    pub fn job(&self, job_id: u64) -> Option<shale_backup::JobRecord> {
+        self.backups.as_ref()?.job(job_id)
+    }
+
     /// Fails with StarRocks' access-denied message unless the user holds ADMIN.
     pub fn require_admin(&self) -> Result<()> {
         if users::is_admin(&self.engine, &self.user)? {

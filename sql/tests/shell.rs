@@ -6,10 +6,13 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn shale(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shale"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shale"));
+    command.arg("--data").arg(data).args(args);
+    run(command, stdin)
+}
+
+fn run(mut command: Command, stdin: Option<&str>) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,23 +138,34 @@ fn unknown_user_cannot_open_a_session() {
 }
 
 #[test]
-fn quickstart_example_runs() {
+fn quickstart_example_runs_as_the_readme_says() {
+    // README: `rm -rf ./shale-data && shale --data ./shale-data -f examples/quickstart.sql`,
+    // from the repository root; the script's repository is "./shale-data/repo".
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.sql");
-    let run = shale(
-        &data,
-        &[
-            "--format",
-            "csv",
-            "-f",
-            example.to_str().expect("utf-8 path"),
-        ],
-        None,
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shale"));
+    command
+        .current_dir(dir.path())
+        .args(["--data", "./shale-data", "--format", "csv", "-f"])
+        .arg(&example);
+    let out = run(command, None);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("total_rows\n200000\n"), "{stdout}");
+    assert!(
+        stdout.contains("Snapshot,Timestamp,Status\nevents_2025,"),
+        "{stdout}"
     );
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
-    let out = text(&run.stdout);
-    assert!(out.contains("total_rows\n10000\n"), "{out}");
+    // The restored partition holds what the source partition holds.
+    let counts = stdout
+        .lines()
+        .skip_while(|l| *l != "q2_in_events,q2_restored")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no count comparison in {stdout}"));
+    let (source, restored) = counts.split_once(',').expect("two counts");
+    assert_eq!(source, restored, "{stdout}");
+    assert_ne!(source, "0", "{stdout}");
+    assert!(dir.path().join("shale-data/repo").is_dir());
 }
 
 #[test]
@@ -186,4 +200,130 @@ fn shell_waits_for_its_backup_and_a_later_process_shows_it() {
         "{out}"
     );
     assert!(out.contains("Snapshot,Timestamp,Status\ns1,"), "{out}");
+}
+
+/// A table of two partitions, rows 1 and 2 in `p1`, 150 in `p2`, and a repository `r` in `dir`.
+fn backup_setup(dir: &Path) -> String {
+    format!(
+        "CREATE DATABASE d; USE d;\n\
+         CREATE TABLE t (k INT) DUPLICATE KEY(k) PARTITION BY RANGE(k) (\n\
+           PARTITION p1 VALUES LESS THAN (\"100\"), PARTITION p2 VALUES LESS THAN (MAXVALUE));\n\
+         INSERT INTO t VALUES (1), (2), (150);\n\
+         CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\";\n",
+        dir.join("repo").display()
+    )
+}
+
+#[test]
+fn a_script_waits_for_each_job_before_its_next_statement() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let script = dir.path().join("backup.sql");
+    // Each statement after BACKUP needs the finished snapshot, and SELECT the restored table.
+    std::fs::write(
+        &script,
+        backup_setup(dir.path())
+            + "BACKUP SNAPSHOT d.s1 TO r ON (t);\n\
+               SHOW SNAPSHOT ON r;\n\
+               RESTORE SNAPSHOT d.s1 FROM r ON (t PARTITION (p1) AS t_p1);\n\
+               SELECT count(*) AS n FROM t_p1;\n",
+    )
+    .expect("write script");
+    let out = shale(
+        &data,
+        &[
+            "--format",
+            "csv",
+            "-f",
+            script.to_str().expect("utf-8 path"),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Snapshot,Timestamp,Status\ns1,"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("n\n2\n"), "{stdout}");
+    // No terminal, no progress bar.
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn a_cancelled_job_stops_the_script_with_exit_code_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // The restore passes the checks at submission but its job finds `t` with another schema.
+    let script = backup_setup(dir.path())
+        + "BACKUP SNAPSHOT d.s1 TO r ON (t);\n\
+           DROP TABLE t; CREATE TABLE t (k BIGINT, v INT) DUPLICATE KEY(k);\n\
+           RESTORE SNAPSHOT d.s1 FROM r ON (t);\n\
+           SELECT 'after' AS never;\n";
+    let out = shale(&data, &["--format", "csv", "-e", &script], None);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("RESTORE job") && stderr.contains("ended CANCELLED"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("already exist but with different schema"),
+        "{stderr}"
+    );
+    assert!(
+        !text(&out.stdout).contains("never"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn no_wait_submits_and_goes_on_but_the_process_still_waits_for_its_jobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // The same script as above: with --no-wait the failing job no longer stops the script at
+    // its statement, yet the process waits for it before exiting and reports it.
+    let script = backup_setup(dir.path()) + "BACKUP SNAPSHOT d.s1 TO r ON (t);\n";
+    let setup = shale(&data, &["-e", &script], None);
+    assert!(setup.status.success(), "stderr: {}", text(&setup.stderr));
+    let out = shale(
+        &data,
+        &[
+            "--no-wait",
+            "--format",
+            "csv",
+            "-e",
+            "USE d; DROP TABLE t; CREATE TABLE t (k BIGINT, v INT) DUPLICATE KEY(k);\n\
+             RESTORE SNAPSHOT d.s1 FROM r ON (t); SELECT 'after' AS went_on",
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stdout).contains("went_on\nafter\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ended CANCELLED"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_describes_waiting_for_jobs() {
+    let out = run(
+        {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_shale"));
+            c.arg("--help");
+            c
+        },
+        None,
+    );
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(help.contains("--no-wait"), "{help}");
+    assert!(help.contains("CANCELLED"), "{help}");
 }
