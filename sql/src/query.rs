@@ -1,5 +1,6 @@
 //! Queries on DataFusion: one `SessionContext` per statement around one engine snapshot, with
-//! StarRocks' `FILES(...)` calls turned into registered tables.
+//! StarRocks' `FILES(...)` calls turned into registered tables and column names matched
+//! case-insensitively as StarRocks matches them (module `names`).
 
 use std::sync::Arc;
 
@@ -16,6 +17,9 @@ use shale_engine::Engine;
 use crate::error::{Result, SqlError};
 use crate::parser::extract_files_table_function;
 use crate::provider::{CATALOG_NAME, ShaleCatalog};
+
+mod names;
+use names::Header;
 
 /// Threads DataFusion splits a query over.
 pub const TARGET_PARTITIONS: usize = 2;
@@ -38,6 +42,8 @@ pub fn context(engine: &Engine, database: Option<&str>) -> SessionContext {
         .with_default_catalog_and_schema(CATALOG_NAME, database.unwrap_or(NO_DATABASE));
     // StarRocks is MySQL-flavoured: backquoted identifiers, double-quoted strings.
     config = config.set_str("datafusion.sql_parser.dialect", "MySQL");
+    // And NULL sorts as the smallest value: first in ASC, last in DESC.
+    config = config.set_str("datafusion.sql_parser.default_null_ordering", "nulls_min");
     let ctx = SessionContext::new_with_config(config);
     ctx.register_catalog(
         CATALOG_NAME,
@@ -46,25 +52,44 @@ pub fn context(engine: &Engine, database: Option<&str>) -> SessionContext {
     ctx
 }
 
-/// Plans a query (`SELECT`/`WITH`/`VALUES`), its `FILES(...)` calls registered first.
-pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+/// Plans a query (`SELECT`/`WITH`/`VALUES`), its `FILES(...)` calls registered first and its
+/// column names folded as StarRocks matches them (module `names`). Also returns how the result's
+/// columns are headed.
+async fn plan_with_headers(ctx: &SessionContext, sql: &str) -> Result<(DataFrame, Vec<Header>)> {
     let sql = register_files(ctx, sql).await?;
-    let options = SQLOptions::new()
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(&sql, &dialect)?;
+    let headers = names::headers(&statement);
+    let columns = names::Columns::of(ctx, &statement).await?;
+    names::fold(&mut statement, &columns);
+    let plan = state.statement_to_plan(statement).await?;
+    SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
-        .with_allow_statements(false);
-    Ok(ctx.sql_with_options(&sql, options).await?)
+        .with_allow_statements(false)
+        .verify_plan(&plan)?;
+    Ok((ctx.execute_logical_plan(plan).await?, headers))
 }
 
-/// Runs a query to completion.
+/// Plans a query (`SELECT`/`WITH`/`VALUES`), its `FILES(...)` calls registered first.
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    Ok(plan_with_headers(ctx, sql).await?.0)
+}
+
+/// Runs a query to completion; the result's columns are headed as StarRocks heads them.
 pub async fn collect(
     ctx: &SessionContext,
     sql: &str,
 ) -> Result<(SchemaRef, Vec<arrow::array::RecordBatch>)> {
-    let df = plan(ctx, sql).await?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let (df, headers) = plan_with_headers(ctx, sql).await?;
+    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
-    Ok((schema, batches))
+    let schema = names::rename(&planned, &headers);
+    if Arc::ptr_eq(&schema, &planned) {
+        return Ok((schema, batches));
+    }
+    Ok((schema.clone(), names::rebind(&schema, batches)?))
 }
 
 /// Starts a query, for a caller that consumes its batches one at a time.
