@@ -154,7 +154,7 @@ impl TableProvider for ShaleTable {
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         let full = self.table.schema.arrow_schema().clone();
         let schema = match projection {
@@ -178,14 +178,17 @@ impl TableProvider for ShaleTable {
             table: self.table.name.clone(),
             schema: schema.clone(),
             options,
+            limit,
         });
+        // DataFusion passes a limit only when no filter stays above the scan (ours are all
+        // Inexact), so the first `limit` rows read are the ones wanted.
         let exec = StreamingTableExec::try_new(
             schema,
             vec![partition],
             None,
             Vec::<LexOrdering>::new(),
             false,
-            None,
+            limit,
         )?;
         Ok(Arc::new(exec))
     }
@@ -200,6 +203,8 @@ struct ScanPartition {
     table: String,
     schema: SchemaRef,
     options: ScanOptions,
+    /// Stop reading once this many rows were produced (`LIMIT` pushed down).
+    limit: Option<usize>,
 }
 
 /// Batches in flight between the scan thread and DataFusion.
@@ -217,16 +222,29 @@ impl PartitionStream for ScanPartition {
         let db = self.db.clone();
         let table = self.table.clone();
         let options = self.options.clone();
+        let limit = self.limit;
         // ScanStream is a blocking iterator; keep it off the async runtime's threads. The
-        // thread ends when the scan does or when DataFusion drops the receiver.
+        // thread ends when the scan does, when `limit` rows were sent, or when DataFusion drops
+        // the receiver; dropping the engine's stream then stops its decoding.
         std::thread::spawn(move || {
             let to_df = |e: shale_engine::Error| DataFusionError::External(Box::new(e));
             match engine.scan(&snapshot, &db, &table, options) {
                 Ok(stream) => {
+                    let mut rows_left = limit.unwrap_or(usize::MAX);
                     for item in stream {
-                        let item = item.map_err(to_df);
+                        if rows_left == 0 {
+                            break;
+                        }
+                        let item = item.map_err(to_df).map(|batch| {
+                            let rows = batch.num_rows().min(rows_left);
+                            rows_left -= rows;
+                            batch.slice(0, rows)
+                        });
                         let failed = item.is_err();
-                        if futures::executor::block_on(sender.send(item)).is_err() || failed {
+                        if futures::executor::block_on(sender.send(item)).is_err()
+                            || failed
+                            || rows_left == 0
+                        {
                             break;
                         }
                     }
@@ -343,6 +361,7 @@ fn to_value(literal: &ScalarValue, column_type: &ColumnType) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::RecordBatch;
 
     #[test]
     fn literals_convert_only_to_their_own_column_type() {
@@ -425,6 +444,116 @@ mod tests {
         );
         assert_eq!(to_predicate(table, &col("nope").eq(lit(1i32))), None);
         assert_eq!(to_predicate(table, &col("name").eq(lit(1i32))), None);
+    }
+
+    /// A table of two RANGE partitions, rows 0..50 in `p1` and 100..150 in `p2`, on an engine
+    /// with one decoding thread (so segments are read in partition order), with every segment
+    /// file of `p2` overwritten by garbage.
+    fn table_with_a_corrupt_second_partition(dir: &std::path::Path) -> (Engine, Arc<Table>) {
+        use arrow::array::Int32Array;
+        use shale_engine::{
+            Column, EngineOptions, PartitionDefinition, PartitionValues, Partitioning,
+            TableDefinition,
+        };
+
+        let options = EngineOptions {
+            threads: 1,
+            ..EngineOptions::default()
+        };
+        let engine = Engine::open_with(dir, options).expect("engine");
+        engine.create_database("d").expect("database");
+        let mut def = TableDefinition::new("t", vec![Column::new("k", ColumnType::Int).key()]);
+        def.partitioning = Partitioning::Range { column: "k".into() };
+        def.partitions = vec![
+            PartitionDefinition {
+                name: "p1".into(),
+                values: PartitionValues::LessThan(Some("100".into())),
+            },
+            PartitionDefinition {
+                name: "p2".into(),
+                values: PartitionValues::LessThan(None),
+            },
+        ];
+        engine.create_table("d", def).expect("table");
+        let snapshot = engine.snapshot();
+        let schema = snapshot
+            .get_table("d", "t")
+            .expect("table")
+            .schema
+            .arrow_schema()
+            .clone();
+        let keys: Vec<i32> = (0..50).chain(100..150).collect();
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(keys))]).expect("batch");
+        engine.load("d", "t", [batch]).expect("load");
+        let snapshot = engine.snapshot();
+        let table = snapshot.get_table("d", "t").expect("table").clone();
+        let p2 = table.partition("p2").expect("p2");
+        let mut corrupted = 0;
+        for segment in p2.segments() {
+            std::fs::write(segment.full_path(), b"not a parquet file").expect("corrupt");
+            corrupted += 1;
+        }
+        assert!(corrupted > 0, "p2 has no segment to corrupt");
+        (engine, table)
+    }
+
+    fn run(partition: &ScanPartition) -> Vec<datafusion::common::Result<RecordBatch>> {
+        use futures::StreamExt;
+        let stream = partition.execute(Arc::new(TaskContext::default()));
+        futures::executor::block_on(stream.collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_limit_stops_the_scan_before_later_segments_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (engine, table) = table_with_a_corrupt_second_partition(dir.path());
+        let partition = |limit| ScanPartition {
+            engine: engine.clone(),
+            snapshot: engine.snapshot(),
+            db: "d".into(),
+            table: "t".into(),
+            schema: table.schema.arrow_schema().clone(),
+            options: ScanOptions::default(),
+            limit,
+        };
+
+        // Without a limit the scan reaches p2 and reports its damage: the test data is sound.
+        let all = run(&partition(None));
+        assert!(
+            all.iter().any(|r| r.is_err()),
+            "the corrupt segment was not read"
+        );
+
+        // With one, the first rows come from p1 and p2 is never read.
+        let limited = run(&partition(Some(10)));
+        let batches: Vec<RecordBatch> = limited
+            .into_iter()
+            .collect::<datafusion::common::Result<_>>()
+            .expect("a limited scan never reaches the corrupt partition");
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
+    }
+
+    #[test]
+    fn the_provider_passes_the_limit_to_its_scan() {
+        use datafusion::prelude::SessionContext;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (engine, table) = table_with_a_corrupt_second_partition(dir.path());
+        let provider = ShaleTable {
+            engine: engine.clone(),
+            snapshot: engine.snapshot(),
+            db: "d".into(),
+            table,
+        };
+        let ctx = SessionContext::new();
+        let state = ctx.state();
+        let plan =
+            futures::executor::block_on(provider.scan(&state, None, &[], Some(7))).expect("plan");
+        let batches =
+            futures::executor::block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))
+                .expect("a limited scan never reaches the corrupt partition");
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
     }
 
     #[test]
