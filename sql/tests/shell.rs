@@ -327,3 +327,60 @@ fn help_describes_waiting_for_jobs() {
     assert!(help.contains("--no-wait"), "{help}");
     assert!(help.contains("CANCELLED"), "{help}");
 }
+
+#[test]
+fn show_snapshot_with_a_timestamp_and_restore_by_backup_timestamp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let setup = shale(
+        &data,
+        &[
+            "--format",
+            "csv",
+            "-e",
+            &(backup_setup(dir.path()) + "BACKUP SNAPSHOT d.s1 TO r; SHOW SNAPSHOT ON r"),
+        ],
+        None,
+    );
+    assert!(setup.status.success(), "stderr: {}", text(&setup.stderr));
+    let listing = text(&setup.stdout);
+    let timestamp = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("s1,"))
+        .and_then(|rest| rest.strip_suffix(",OK"))
+        .unwrap_or_else(|| panic!("no snapshot s1 in {listing}"))
+        .to_string();
+
+    // The 5-column form, and RESTORE naming the timestamp as StarRocks requires it.
+    let script = format!(
+        "SHOW SNAPSHOT ON r WHERE SNAPSHOT = 's1' AND TIMESTAMP = '{timestamp}';\n\
+         RESTORE SNAPSHOT d.s1 FROM r ON (t AS t2) PROPERTIES (\"backup_timestamp\" = \"{timestamp}\");\n\
+         SELECT count(*) AS n FROM d.t2;"
+    );
+    let out = shale(&data, &["--format", "csv", "-e", &script], None);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "Snapshot,Timestamp,Database,Details,Status\ns1,{timestamp},d,"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains(",OK\n"), "{stdout}");
+    assert!(stdout.ends_with("n\n3\n"), "{stdout}");
+
+    let wrong = shale(
+        &data,
+        &[
+            "-e",
+            "SHOW SNAPSHOT ON r WHERE SNAPSHOT = 's1' AND TIMESTAMP = '2000-01-01-00-00-00-000'",
+        ],
+        None,
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("Failed to get info of snapshot 's1'"),
+        "{}",
+        text(&wrong.stderr)
+    );
+}
