@@ -101,19 +101,18 @@ pub fn write(out: &mut dyn Write, result: &QueryResult, format: Format) -> Resul
             }
         }
         Format::Json => {
+            // Members in column order (a serde_json map would sort them by name).
             for row in &rows {
-                let object: serde_json::Map<String, serde_json::Value> = names
+                let members: Vec<String> = names
                     .iter()
                     .zip(row)
                     .zip(result.schema.fields())
                     .map(|((name, cell), field)| {
-                        (
-                            name.to_string(),
-                            json_value(cell.as_deref(), field.data_type()),
-                        )
+                        let value = json_value(cell.as_deref(), field.data_type());
+                        format!("{}:{value}", serde_json::Value::String(name.to_string()))
                     })
                     .collect();
-                writeln!(out, "{}", serde_json::Value::Object(object)).map_err(io)?;
+                writeln!(out, "{{{}}}", members.join(",")).map_err(io)?;
             }
         }
     }

@@ -49,15 +49,16 @@ fn execute_flag_prints_csv_and_state_persists_across_processes() {
     assert!(first.status.success(), "stderr: {}", text(&first.stderr));
     assert_eq!(text(&first.stdout), "k,s\n1,\"a,b\"\n2,\n");
 
+    // JSON members come in column order.
     let second = shale(
         &data,
-        &["--format", "json", "-e", "SELECT k, s FROM d.t ORDER BY k"],
+        &["--format", "json", "-e", "SELECT s, k FROM d.t ORDER BY k"],
         None,
     );
     assert!(second.status.success(), "stderr: {}", text(&second.stderr));
     assert_eq!(
         text(&second.stdout),
-        "{\"k\":1,\"s\":\"a,b\"}\n{\"k\":2,\"s\":null}\n"
+        "{\"s\":\"a,b\",\"k\":1}\n{\"s\":null,\"k\":2}\n"
     );
 }
 
