@@ -418,9 +418,11 @@ impl Default for StoreOptions {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
-            part_size: 8 << 20,
+            // 3 files × (2 parts in flight + 1 filling) × 5 MiB = 45 MiB of upload buffers,
+            // plus 3 copy chunks: within issue 4's 64 MiB over baseline.
+            part_size: 5 << 20,
             part_concurrency: 2,
-            files_in_flight: 4,
+            files_in_flight: 3,
             fs_files_in_flight: 1,
         }
     }
