@@ -1,6 +1,7 @@
 //! Backup and restore throughput to a local S3 server (moto on loopback, started here) against a
-//! filesystem repository, in the same run on the same data; then an incremental backup to S3
-//! that must upload no unchanged data object.
+//! filesystem repository (one and two files at a time) and `cp -r` + `sync` of the same segment
+//! files, in the same run on the same data; then an incremental backup to S3 that must upload no
+//! unchanged data object.
 //!
 //! `cargo run --release -p shale-benches --no-default-features --features backup --bin backup_s3
 //! -- [rows] [runs]` (defaults 2000000, 3).
@@ -204,6 +205,28 @@ fn main() -> Fallible<()> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let repos = tempfile::tempdir()?;
+    // The reference: cp -r of the same segment files, then sync (the backup fsyncs each file).
+    let mut cp_s = Vec::new();
+    for run in 0..runs {
+        let target = repos.path().join(format!("cp{run}"));
+        let t = Instant::now();
+        let ok = Command::new("cp")
+            .arg("-r")
+            .arg(data.path().join("segments"))
+            .arg(&target)
+            .status()?
+            .success()
+            && Command::new("sync").status()?.success();
+        if !ok {
+            return Err("cp -r failed".into());
+        }
+        cp_s.push(t.elapsed().as_secs_f64());
+    }
+    let cp = median(cp_s);
+    println!(
+        "  cp -r + sync: {cp:.3} s ({:.1} MiB/s)",
+        bytes as f64 / (1 << 20) as f64 / cp
+    );
     // fs: a directory, one file at a time (the default); fs2: two at a time; s3: moto.
     for kind in ["fs", "fs2", "s3"] {
         let b = if kind == "fs2" {
