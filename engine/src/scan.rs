@@ -175,6 +175,18 @@ impl Iterator for ScanStream {
     }
 }
 
+/// Dropping a scan before its end (a `LIMIT`, an early error upstream) stops its workers: each
+/// ends at its next send, so no segment is opened or decoded for nobody. The drop waits for them,
+/// so a dropped scan holds no file open and uses no CPU afterwards.
+impl Drop for ScanStream {
+    fn drop(&mut self) {
+        self.receiver = crossbeam_channel::never();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
 /// The segments of a table that may hold rows matching the options.
 pub fn plan(table: &Table, options: &ScanOptions) -> Result<(Vec<Arc<Segment>>, usize)> {
     for p in &options.predicates {
@@ -285,15 +297,21 @@ impl Engine {
                         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             scan_segment(&table, &segment, &options, &out_schema, &tx)
                         }))
+                        .map(|r| r.map(|listening| listening.then_some(())))
                         .unwrap_or_else(|_| {
                             Err(Error::corrupt(
                                 segment.full_path(),
                                 "the Parquet decoder failed",
                             ))
                         });
-                        if let Err(e) = result {
-                            let _ = tx.send(Err(e));
-                            return;
+                        match result {
+                            Ok(Some(())) => {}
+                            // The consumer dropped the scan: open no further segment.
+                            Ok(None) => return,
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
                         }
                     }
                 })
@@ -310,14 +328,14 @@ impl Engine {
     }
 }
 
-/// Reads one segment into `tx`; returns `Ok` early if the consumer went away.
+/// Reads one segment into `tx`; returns `Ok(false)` as soon as the consumer went away.
 fn scan_segment(
     table: &Table,
     segment: &Segment,
     options: &ScanOptions,
     out_schema: &SchemaRef,
     tx: &crossbeam_channel::Sender<Result<RecordBatch>>,
-) -> Result<()> {
+) -> Result<bool> {
     let filters: Vec<(usize, &Predicate)> = if options.exact {
         options
             .predicates
@@ -397,8 +415,8 @@ fn scan_segment(
             )
         })?;
         if tx.send(Ok(out)).is_err() {
-            return Ok(());
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
