@@ -4,11 +4,12 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
 use shale_backup::{Backups, JobState};
-use shale_engine::{Engine, EngineOptions, FaultKind, FaultyStorage};
+use shale_engine::{Engine, EngineOptions, FaultKind, FaultyStorage, OpKind};
 
 const KINDS: [FaultKind; 5] = [
     FaultKind::Eio,
@@ -162,4 +163,316 @@ fn a_failure_at_each_restore_operation_leaves_old_or_new_state() {
             Some(_) => assert_eq!(rows(&engine, &snapshot, &target, "sales"), want, "op {n}"),
         }
     }
+}
+
+/// The faults an operation of this kind can meet: every kind of fault at every operation, as
+/// far as the kind can happen there (a rename cannot be a short write).
+fn kinds_for(op: OpKind) -> &'static [FaultKind] {
+    match op {
+        OpKind::Write => &[FaultKind::NoSpace, FaultKind::Eio, FaultKind::ShortWrite],
+        OpKind::Sync | OpKind::SyncDir => &[FaultKind::SyncFail],
+        OpKind::Rename => &[FaultKind::RenameFail],
+        OpKind::Create | OpKind::CreateDir => &[FaultKind::NoSpace, FaultKind::Eio],
+        OpKind::Remove | OpKind::Truncate => &[FaultKind::Eio],
+    }
+}
+
+/// What `Storage` calls an operation of this kind in its errors (`<operation> <path>: ...`).
+fn op_words(op: OpKind) -> &'static [&'static str] {
+    match op {
+        OpKind::CreateDir => &["create directory"],
+        OpKind::Create => &["create", "open for append"],
+        OpKind::Write => &["write"],
+        OpKind::Sync => &["fsync"],
+        OpKind::Rename => &["rename"],
+        OpKind::Remove => &["remove", "remove directory"],
+        OpKind::SyncDir => &["fsync directory"],
+        OpKind::Truncate => &["truncate"],
+    }
+}
+
+/// A CANCELLED job's status names the failed operation and its path.
+fn assert_names_op_and_path(context: &str, status: &str, op: OpKind, path: &Path) {
+    // Temporary and info files carry a per-attempt suffix or timestamp (`<file>.tmp<pid>-<n>`,
+    // `__info_<time>`): compare with every run of digits blurred.
+    let blur = |s: &str| {
+        let mut out = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                if !out.ends_with('#') {
+                    out.push('#');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let status_blurred = blur(status);
+    let named = op_words(op)
+        .iter()
+        .any(|w| status_blurred.contains(&blur(&format!("{w} {}", path.display()))));
+    assert!(
+        named,
+        "{context}: the status does not name `{:?} {}`: {status}",
+        op_words(op),
+        path.display()
+    );
+}
+
+/// Whether `path` is the job records' file or its temporary twin (their write failures are
+/// logged, not fatal to the job).
+fn is_jobs_file(path: &Path, jobs_file: &Path) -> bool {
+    path == jobs_file || path == jobs_file.with_extension("tmp")
+}
+
+/// Whether operation `n` of `log` may fail without failing the job: writing the job records (the
+/// file, its temporary twin, or the directory fsync that ends the atomic write; failures there
+/// are logged) or deleting an obsolete segment after the commit.
+fn part_of_jobs_write(log: &[(OpKind, PathBuf)], n: usize, jobs_file: &Path) -> bool {
+    // Deleting a segment the commit made obsolete happens after the commit point; a failure
+    // leaves a file the next open deletes.
+    let obsolete_segment =
+        log[n].0 == OpKind::Remove && log[n].1.components().any(|c| c.as_os_str() == "segments");
+    obsolete_segment
+        || is_jobs_file(&log[n].1, jobs_file)
+        || (log[n].0 == OpKind::SyncDir && n > 0 && is_jobs_file(&log[n - 1].1, jobs_file))
+}
+
+/// Copies a directory tree (a prepared data directory, so each case starts from the same state).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Segment files on disk and those the catalog names, after a reopen: equal means no orphan.
+fn assert_no_orphans(context: &str, engine: &Engine) {
+    let mut named = Vec::new();
+    let snapshot = engine.snapshot();
+    for d in snapshot.databases.values() {
+        for t in d.tables.values() {
+            for p in &t.partitions {
+                named.extend(p.segments().map(|s| s.meta.path.clone()));
+            }
+        }
+    }
+    named.sort();
+    let on_disk: Vec<String> = files_under(&engine.data_dir().join("segments"))
+        .into_iter()
+        .map(|f| format!("segments/{f}"))
+        .collect();
+    assert_eq!(
+        on_disk, named,
+        "{context}: orphaned or missing segment files"
+    );
+}
+
+#[test]
+fn every_fault_kind_at_every_backup_operation_cancels_naming_operation_and_path() {
+    let data = tempfile::tempdir().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let storage = FaultyStorage::new();
+    let engine = open_faulty(data.path(), &storage);
+    create_tables(&engine, "shop");
+    load_sales(&engine, "shop", 0, 40);
+    load_items(&engine, "shop", 5);
+    let source_sales = rows(&engine, &engine.snapshot(), "shop", "sales");
+    let source_items = rows(&engine, &engine.snapshot(), "shop", "items");
+    let b = Backups::open(engine.clone()).unwrap();
+    repo_at(&b, "probe", &repos.path().join("probe"));
+    storage.arm(None);
+    backup_ok(&b, "shop", "snap", "probe", vec![]);
+    let log = storage.log();
+    let probe_root = repos.path().join("probe");
+    let jobs_file = data.path().join(shale_backup::JOBS_FILE);
+    let mut cases = 0;
+    for (n, (op, path)) in log.iter().enumerate() {
+        let essential = !part_of_jobs_write(&log, n, &jobs_file);
+        for &kind in kinds_for(*op) {
+            let name = format!("r{n}{kind:?}");
+            storage.arm(None);
+            repo_at(&b, &name, &repos.path().join(&name));
+            let seq = engine.snapshot().seq;
+            storage.arm(Some((n as u64, kind)));
+            let id = b
+                .backup("shop", "snap", &name, vec![], BTreeMap::new())
+                .unwrap();
+            let state = b.wait(id, WAIT);
+            let fired = storage.fired();
+            storage.arm(None);
+            let job = b.job(id).unwrap();
+            // The clean run's paths are in repository `probe`; this case's are in `name`.
+            let path = &match path.strip_prefix(&probe_root) {
+                Ok(rest) => repos.path().join(&name).join(rest),
+                Err(_) => path.clone(),
+            };
+            let context = format!("backup op {n} {op:?} {kind:?} on {}", path.display());
+            match state {
+                Some(JobState::Cancelled) => {
+                    assert!(
+                        fired,
+                        "{context}: cancelled without a fault: {}",
+                        job.status
+                    );
+                    assert_names_op_and_path(&context, &job.status, *op, path);
+                    cases += 1;
+                    let listed = b.list_snapshots(&name).unwrap();
+                    assert!(
+                        listed.iter().all(|s| s.status != "OK"),
+                        "{context}: {listed:?}"
+                    );
+                }
+                Some(JobState::Finished) => {
+                    // Only the job record's own file may fail without failing the job.
+                    assert!(
+                        !(fired && essential),
+                        "{context}: finished despite the fault"
+                    );
+                    assert!(
+                        b.verify(&name, "snap", None, true).unwrap().is_ok(),
+                        "{context}"
+                    );
+                }
+                other => panic!("{context}: {other:?}"),
+            }
+            // A backup never changes the engine's data.
+            assert_eq!(engine.snapshot().seq, seq, "{context}");
+        }
+    }
+    assert!(cases > 30, "only {cases} cancelled cases");
+    assert_eq!(
+        rows(&engine, &engine.snapshot(), "shop", "sales"),
+        source_sales
+    );
+    assert_eq!(
+        rows(&engine, &engine.snapshot(), "shop", "items"),
+        source_items
+    );
+}
+
+#[test]
+fn every_fault_kind_at_every_operation_of_a_replacing_restore_keeps_old_or_new_state() {
+    // A template data directory: `shop` backed up as `snap`, then changed, so a restore of
+    // `snap` into `shop` replaces existing partitions of both tables.
+    let template = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let (old_sales, old_items, new_sales, new_items) = {
+        let engine = Engine::open(template.path()).unwrap();
+        create_tables(&engine, "shop");
+        load_sales(&engine, "shop", 0, 40);
+        load_items(&engine, "shop", 5);
+        let b = Backups::open(engine.clone()).unwrap();
+        repo_at(&b, "repo", repo.path());
+        backup_ok(&b, "shop", "snap", "repo", vec![]);
+        let new_sales = rows(&engine, &engine.snapshot(), "shop", "sales");
+        let new_items = rows(&engine, &engine.snapshot(), "shop", "items");
+        load_sales(&engine, "shop", 200, 30);
+        load_items(&engine, "shop", 3);
+        let snapshot = engine.snapshot();
+        (
+            rows(&engine, &snapshot, "shop", "sales"),
+            rows(&engine, &snapshot, "shop", "items"),
+            new_sales,
+            new_items,
+        )
+    };
+    assert_ne!(old_sales, new_sales);
+    let storage = FaultyStorage::new();
+    let run = |dir: &Path, fault: Option<(u64, FaultKind)>| {
+        copy_tree(template.path(), dir);
+        let engine = open_faulty(dir, &storage);
+        let b = Backups::open(engine.clone()).unwrap();
+        storage.arm(fault);
+        let id = b
+            .restore("shop", "snap", "repo", vec![], BTreeMap::new())
+            .unwrap();
+        let state = b.wait(id, WAIT);
+        let fired = storage.fired();
+        let log = storage.log();
+        storage.arm(None);
+        let job = b.job(id).unwrap();
+        (engine, b, state, fired, log, job)
+    };
+    let probe = tempfile::tempdir().unwrap();
+    let (engine, b, state, _, log, job) = run(&probe.path().join("d"), None);
+    assert_eq!(state, Some(JobState::Finished), "{}", job.status);
+    assert_eq!(
+        rows(&engine, &engine.snapshot(), "shop", "sales"),
+        new_sales
+    );
+    drop((b, engine));
+    let jobs_file = probe.path().join("d").join(shale_backup::JOBS_FILE);
+    assert!(log.len() > 10, "{log:?}");
+    let mut cancelled = 0;
+    for (n, (op, path)) in log.iter().enumerate() {
+        let essential = !part_of_jobs_write(&log, n, &jobs_file);
+        for &kind in kinds_for(*op) {
+            let case = tempfile::tempdir().unwrap();
+            let dir = case.path().join("d");
+            let (engine, b, state, fired, _, job) = run(&dir, Some((n as u64, kind)));
+            // Paths in the log are under the probe's directory; the case's are the same below it.
+            let path = dir.join(path.strip_prefix(probe.path().join("d")).unwrap());
+            let context = format!("restore op {n} {op:?} {kind:?} on {}", path.display());
+            let state_now = |engine: &Engine| {
+                let s = engine.snapshot();
+                (
+                    rows(engine, &s, "shop", "sales"),
+                    rows(engine, &s, "shop", "items"),
+                )
+            };
+            let old = (old_sales.clone(), old_items.clone());
+            let new = (new_sales.clone(), new_items.clone());
+            match state {
+                Some(JobState::Cancelled) => {
+                    assert!(
+                        fired,
+                        "{context}: cancelled without a fault: {}",
+                        job.status
+                    );
+                    cancelled += 1;
+                    let status = &job.status;
+                    // A failed fsync poisons the engine; later steps then report that instead.
+                    if !status.contains("reopen the engine") {
+                        assert_names_op_and_path(&context, status, *op, &path);
+                    }
+                }
+                Some(JobState::Finished) => {
+                    assert!(
+                        !(fired && essential),
+                        "{context}: finished despite the fault"
+                    );
+                    assert_eq!(
+                        state_now(&engine),
+                        new,
+                        "{context}: finished but not restored"
+                    );
+                }
+                other => panic!("{context}: {other:?}"),
+            }
+            let live = state_now(&engine);
+            assert!(
+                live == old || live == new,
+                "{context}: a mix of old and new is visible"
+            );
+            drop((b, engine));
+            let engine = Engine::open(&dir).unwrap();
+            let after = state_now(&engine);
+            assert!(
+                after == old || after == new,
+                "{context}: reopened into a mix"
+            );
+            if state == Some(JobState::Finished) {
+                assert_eq!(after, new, "{context}: acknowledged restore lost");
+            }
+            assert_no_orphans(&context, &engine);
+        }
+    }
+    assert!(cancelled > 10, "only {cancelled} cancelled cases");
 }
