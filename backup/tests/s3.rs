@@ -520,3 +520,39 @@ fn a_backup_cancelled_mid_upload_aborts_its_multipart_upload() {
     assert!(data_objects(&b, "r").is_empty());
     assert!(b.list_snapshots("r").unwrap().is_empty());
 }
+
+#[test]
+fn a_request_that_times_out_is_retried() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let mut options = quick_retries(5);
+    options.store.request_timeout = Duration::from_secs(2);
+    let b = Backups::open_with(engine.clone(), options).unwrap();
+    let proxy = s3::proxy();
+    let repo = TestRepo::s3_via(&proxy.endpoint());
+    repo.create(&b, "r");
+    // The first PUT of each data object hangs past the request timeout.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let counts = seen.clone();
+    proxy.set_rule(move |r| {
+        if r.method != "PUT" || !r.path.contains("/data/") {
+            return Action::Forward;
+        }
+        let mut c = counts.lock().unwrap();
+        let n = c.entry(r.path.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            Action::Stall(Duration::from_secs(6))
+        } else {
+            Action::Forward
+        }
+    });
+    backup_ok(&b, "shop", "slow", "r", vec![]);
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    // Each was tried again after its timeout (a slow machine may need more than one retry).
+    assert!(seen.values().all(|n| *n >= 2), "{seen:?}");
+    drop(seen);
+    proxy.clear_rule();
+    assert!(b.verify("r", "slow", None, true).unwrap().is_ok());
+}

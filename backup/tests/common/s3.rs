@@ -164,6 +164,8 @@ pub enum Action {
     Respond(u16, &'static str),
     /// Close the connection without answering.
     Drop,
+    /// Say nothing for this long, then close the connection (a server that hangs).
+    Stall(Duration),
 }
 
 /// One request the proxy saw.
@@ -267,6 +269,11 @@ fn serve(
     log.lock().unwrap().push(seen.clone());
     let mut client = client;
     match seen.action {
+        Action::Stall(d) => {
+            std::thread::sleep(d);
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
         Action::Drop => {
             let _ = client.shutdown(Shutdown::Both);
             Ok(())
