@@ -8,6 +8,9 @@
 //! - [`ast`]: the statements, printable back as canonical SQL.
 //! - [`format`]: results as a text table, CSV or JSON lines, as the `shale` shell prints them.
 //!
+//! Without the default `exec` feature only [`parser`] and [`ast`] are built (no DataFusion, no
+//! engine): that is how the fuzz crate uses it.
+//!
 //! Layers: `parser` → `session` (dispatch) → `ddl`, `insert`, `users`, `backup_stmt` on the
 //! engine, and `query` + `provider` for SELECT on DataFusion.
 //!
@@ -26,19 +29,32 @@
 //! ```
 
 pub mod ast;
+#[cfg(feature = "exec")]
 pub mod backup_stmt;
+#[cfg(feature = "exec")]
 pub mod ddl;
+#[cfg(feature = "exec")]
 pub mod error;
+#[cfg(feature = "exec")]
 pub mod format;
+#[cfg(feature = "exec")]
 pub mod insert;
 pub mod parser;
+#[cfg(feature = "exec")]
 pub mod provider;
+#[cfg(feature = "exec")]
 pub mod query;
+#[cfg(feature = "exec")]
 pub mod result;
+#[cfg(feature = "exec")]
 pub mod session;
+#[cfg(feature = "exec")]
 pub mod users;
 
+#[cfg(feature = "exec")]
 pub use error::SqlError;
 pub use parser::{ParseError, parse, parse_one};
+#[cfg(feature = "exec")]
 pub use result::QueryResult;
+#[cfg(feature = "exec")]
 pub use session::Session;
