@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shale_engine::manifest::{decode_current, decode_log, LOG_FORMAT, LOG_MAGIC};
+use shale_engine::manifest::{LOG_FORMAT, LOG_MAGIC, decode_current, decode_log};
 
 fuzz_target!(|data: &[u8]| {
     let path = std::path::Path::new("fuzz.log");

@@ -1,0 +1,1 @@
+BACKUP SNAPSHOT sales.snap1 TO repo ON (orders PARTITION (p1, p2), items) PROPERTIES ("type" = "full")

@@ -1,0 +1,1 @@
+SELECT a, count(*) FROM db.t WHERE b IN (1, 2) GROUP BY a; INSERT INTO t SELECT * FROM FILES("path" = "/tmp/x.parquet", "format" = "parquet");

@@ -1,0 +1,1 @@
+RESTORE SNAPSHOT sales.snap1 FROM repo ON (orders PARTITION (p1) AS o2) PROPERTIES ("backup_timestamp" = "2024-01-01-00-00-00-000")
