@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -970,12 +970,49 @@ fn sync_parent_dirs(storage: &dyn Storage, root: &Path, segments: &[SegmentMeta]
     }
     dirs.sort();
     dirs.dedup();
-    // Deepest first, so a directory is synced after the entries inside it.
+    // Deepest first, so a directory is synced after the entries inside it. Directories of one
+    // depth (a load's partition directories) do not contain each other: they are synced
+    // together, as files are in `sync_files`.
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    for dir in dirs {
-        storage.sync_dir(&dir)?;
+    let mut rest = dirs.as_slice();
+    while let Some(first) = rest.first() {
+        let depth = first.components().count();
+        let level = rest.partition_point(|d| d.components().count() == depth);
+        sync_dirs_together(storage, &rest[..level])?;
+        rest = &rest[level..];
     }
     Ok(())
+}
+
+/// Fsyncs `dirs` from several threads at once.
+fn sync_dirs_together(storage: &dyn Storage, dirs: &[PathBuf]) -> Result<()> {
+    const SYNC_THREADS_MAX: usize = 16;
+    if dirs.len() < 2 {
+        return dirs.iter().try_for_each(|d| storage.sync_dir(d));
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..dirs.len().min(SYNC_THREADS_MAX))
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    while let Some(dir) = dirs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        storage.sync_dir(dir)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for handle in handles {
+            let outcome = handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::Cancelled("an fsync thread panicked".into())));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    })
 }
 
 /// Files being imported into the engine (by a restore); removed on drop unless committed.
