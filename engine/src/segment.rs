@@ -212,11 +212,16 @@ impl Segment {
             path: path.clone(),
             source,
         };
-        let options = ArrowReaderOptions::new().with_page_index_policy(if predicates.is_empty() {
-            PageIndexPolicy::Skip
-        } else {
-            PageIndexPolicy::Optional
-        });
+        // The catalog knows the table's schema: the writer's embedded `ARROW:schema` is not
+        // read, so hostile bytes there cannot reach arrow-ipc's decoder, which panics on some
+        // (see engine/tests/fuzz_regressions.rs).
+        let options = ArrowReaderOptions::new()
+            .with_skip_arrow_metadata(true)
+            .with_page_index_policy(if predicates.is_empty() {
+                PageIndexPolicy::Skip
+            } else {
+                PageIndexPolicy::Optional
+            });
         let mut builder =
             ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).map_err(pq)?;
         if !predicates.is_empty() {
