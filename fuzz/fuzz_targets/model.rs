@@ -273,6 +273,12 @@ fuzz_target!(|data: &[u8]| {
                 let (name, upper) = PARTITIONS[usize::from(input.next().unwrap_or(0)) % 3];
                 if after.remove(name).is_some() {
                     e.drop_partition("db", "t", name)
+                } else if name != "p2" {
+                    // Only the last RANGE partition comes back: re-adding a middle one after a
+                    // later one widened over its gap overlaps, which the engine rightly refuses
+                    // (the first crash this target found was this model's mistake).
+                    storage.arm(None);
+                    continue;
                 } else {
                     after.insert(name.to_string(), Vec::new());
                     e.add_partition("db", "t", partition(name, upper))
