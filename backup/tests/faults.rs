@@ -19,6 +19,14 @@ const KINDS: [FaultKind; 5] = [
     FaultKind::RenameFail,
 ];
 
+/// The backup service copying one file at a time, so that "the n-th storage operation" is the
+/// same operation in every run (several files in flight interleave their operations).
+fn open_serial(engine: &Engine) -> Backups {
+    let mut options = shale_backup::BackupsOptions::default();
+    options.store.fs_files_in_flight = 1;
+    Backups::open_with(engine.clone(), options).unwrap()
+}
+
 fn open_faulty(dir: &std::path::Path, storage: &FaultyStorage) -> Engine {
     Engine::open_with(
         dir,
@@ -40,7 +48,7 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_behind() {
     load_sales(&engine, "shop", 0, 40);
     load_items(&engine, "shop", 5);
     let source = engine.snapshot();
-    let b = Backups::open(engine.clone()).unwrap();
+    let b = open_serial(&engine);
 
     // Count the operations of a clean backup.
     repo_at(&b, "probe", &repos.path().join("probe"));
@@ -122,7 +130,7 @@ fn a_failure_at_each_restore_operation_leaves_old_or_new_state() {
         create_tables(&engine, "shop");
         load_sales(&engine, "shop", 0, 40);
         load_items(&engine, "shop", 5);
-        let b = Backups::open(engine.clone()).unwrap();
+        let b = open_serial(&engine);
         repo_at(&b, "repo", repo.path());
         backup_ok(&b, "shop", "snap", "repo", vec![]);
         rows(&engine, &engine.snapshot(), "shop", "sales")
@@ -130,7 +138,7 @@ fn a_failure_at_each_restore_operation_leaves_old_or_new_state() {
     // Count the operations of a clean restore.
     let ops = {
         let engine = open_faulty(data.path(), &storage);
-        let b = Backups::open(engine.clone()).unwrap();
+        let b = open_serial(&engine);
         storage.arm(None);
         restore_ok(&b, "probe", "snap", "repo", vec![]);
         storage.log().len() as u64
@@ -138,7 +146,7 @@ fn a_failure_at_each_restore_operation_leaves_old_or_new_state() {
     for n in 0..ops {
         let target = format!("t{n}");
         let engine = open_faulty(data.path(), &storage);
-        let b = Backups::open(engine.clone()).unwrap();
+        let b = open_serial(&engine);
         storage.arm(Some((n, KINDS[n as usize % KINDS.len()])));
         let id = b
             .restore(&target, "snap", "repo", vec![], BTreeMap::new())
@@ -285,7 +293,7 @@ fn every_fault_kind_at_every_backup_operation_cancels_naming_operation_and_path(
     load_items(&engine, "shop", 5);
     let source_sales = rows(&engine, &engine.snapshot(), "shop", "sales");
     let source_items = rows(&engine, &engine.snapshot(), "shop", "items");
-    let b = Backups::open(engine.clone()).unwrap();
+    let b = open_serial(&engine);
     repo_at(&b, "probe", &repos.path().join("probe"));
     storage.arm(None);
     backup_ok(&b, "shop", "snap", "probe", vec![]);
@@ -368,7 +376,7 @@ fn every_fault_kind_at_every_operation_of_a_replacing_restore_keeps_old_or_new_s
         create_tables(&engine, "shop");
         load_sales(&engine, "shop", 0, 40);
         load_items(&engine, "shop", 5);
-        let b = Backups::open(engine.clone()).unwrap();
+        let b = open_serial(&engine);
         repo_at(&b, "repo", repo.path());
         backup_ok(&b, "shop", "snap", "repo", vec![]);
         let new_sales = rows(&engine, &engine.snapshot(), "shop", "sales");
@@ -388,7 +396,7 @@ fn every_fault_kind_at_every_operation_of_a_replacing_restore_keeps_old_or_new_s
     let run = |dir: &Path, fault: Option<(u64, FaultKind)>| {
         copy_tree(template.path(), dir);
         let engine = open_faulty(dir, &storage);
-        let b = Backups::open(engine.clone()).unwrap();
+        let b = open_serial(&engine);
         storage.arm(fault);
         let id = b
             .restore("shop", "snap", "repo", vec![], BTreeMap::new())
