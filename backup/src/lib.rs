@@ -21,6 +21,8 @@ pub mod format;
 pub mod job;
 pub mod repository;
 mod restore;
+#[cfg(feature = "s3")]
+pub mod s3;
 mod service;
 pub mod store;
 

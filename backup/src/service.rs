@@ -10,8 +10,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+#[cfg(feature = "s3")]
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,9 @@ use crate::job::{BackupJobInfo, Job, JobKind, JobProgress, JobRecord, JobState, 
 use crate::repository::{
     self, DropReport, RepositoryDef, RepositoryInfo, SnapshotDetails, SnapshotListing, VerifyReport,
 };
-use crate::store::{FsStore, OwnedRuntime, RepoStore, S3Store, StoreOptions};
+#[cfg(feature = "s3")]
+use crate::s3::{OwnedRuntime, S3Store};
+use crate::store::{FsStore, RepoStore, StoreOptions};
 
 /// The catalog key prefix of repository definitions.
 pub const REPOSITORY_META_PREFIX: &str = "repository/";
@@ -125,6 +129,7 @@ pub(crate) struct Inner {
     /// Object-storage clients by repository name (they keep the last connectivity error).
     object_stores: Mutex<BTreeMap<String, Arc<dyn RepoStore>>>,
     /// Started on first use of an object-storage repository.
+    #[cfg(feature = "s3")]
     runtime: OnceLock<Arc<OwnedRuntime>>,
 }
 
@@ -203,6 +208,7 @@ impl Backups {
             repository_locks: Mutex::new(BTreeMap::new()),
             jobs: Mutex::new(jobs),
             object_stores: Mutex::new(BTreeMap::new()),
+            #[cfg(feature = "s3")]
             runtime: OnceLock::new(),
         });
         if changed {
@@ -562,6 +568,7 @@ impl Inner {
         location: &str,
         properties: &BTreeMap<String, String>,
     ) -> Result<Arc<dyn RepoStore>> {
+        #[cfg(feature = "s3")]
         if crate::store::parse_s3_location(location).is_some() {
             let runtime = match self.runtime.get() {
                 Some(rt) => rt.clone(),
@@ -572,6 +579,15 @@ impl Inner {
             };
             let store = S3Store::new(location, properties, runtime, self.options.store.clone())?;
             return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "s3"))]
+        if crate::store::parse_s3_location(location).is_some() {
+            let _ = properties;
+            return Err(BackupError::InvalidLocation {
+                location: location.to_string(),
+                reason: "this build of shale has no S3 support (shale-backup's `s3` feature)"
+                    .to_string(),
+            });
         }
         let storage = self.engine.storage().clone();
         // Properties are accepted and kept for local repositories, as before.

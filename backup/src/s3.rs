@@ -1,0 +1,599 @@
+//! S3-compatible object storage: [`S3Store`], `object_store`'s `AmazonS3` driven from the
+//! synchronous job workers through a tokio runtime the service owns. Behind the `s3` feature
+//! (default), so that builds which never talk to S3 (the fuzz targets) skip the HTTP stack.
+
+use std::fmt;
+use std::io::Read;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions,
+    PutPayload, RetryConfig, WriteMultipart,
+};
+
+use crate::error::{BackupError, Result};
+use crate::store::*;
+
+/// The tokio runtime the service owns for object-storage requests. Shut down in the background
+/// on drop, so dropping it from inside another runtime does not panic.
+pub(crate) struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl fmt::Debug for OwnedRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnedRuntime")
+    }
+}
+
+impl OwnedRuntime {
+    pub(crate) fn new() -> Result<OwnedRuntime> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("shale-backup-io")
+            .enable_all()
+            .build()
+            .map_err(|e| BackupError::Store {
+                object: String::new(),
+                reason: format!("cannot start the I/O runtime: {e}"),
+            })?;
+        Ok(OwnedRuntime(Some(rt)))
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        // Only `Drop` takes it.
+        self.0.as_ref().expect("runtime present until drop")
+    }
+
+    /// Runs `fut` to completion from synchronous code, also when called on a thread that is
+    /// itself inside a runtime (the SQL layer's), by blocking on a scoped thread.
+    fn block_on<F>(&self, fut: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| match s.spawn(|| self.rt().block_on(fut)).join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+        } else {
+            self.rt().block_on(fut)
+        }
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A repository under `s3://bucket/prefix` on an S3-compatible store.
+pub struct S3Store {
+    store: Arc<AmazonS3>,
+    bucket: String,
+    prefix: String,
+    runtime: Arc<OwnedRuntime>,
+    secrets: Vec<String>,
+    last_error: Arc<Mutex<Option<String>>>,
+    options: StoreOptions,
+}
+
+impl fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Store")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Store {
+    /// A store for `location` with StarRocks' `aws.s3.*` properties. Builds the client only;
+    /// no request is made.
+    pub(crate) fn new(
+        location: &str,
+        properties: &std::collections::BTreeMap<String, String>,
+        runtime: Arc<OwnedRuntime>,
+        options: StoreOptions,
+    ) -> Result<S3Store> {
+        let invalid = |reason: String| BackupError::InvalidLocation {
+            location: location.to_string(),
+            reason,
+        };
+        let (bucket, prefix) = parse_s3_location(location)
+            .ok_or_else(|| invalid("not an s3:// or s3a:// location".into()))??;
+        let unknown: Vec<String> = properties
+            .keys()
+            .filter(|k| !S3_PROPERTIES.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(BackupError::UnknownRepositoryProperties { keys: unknown });
+        }
+        let get = |k: &str| properties.get(k).map(|v| v.trim().to_string());
+        let (Some(access), Some(secret)) = (get("aws.s3.access_key"), get("aws.s3.secret_key"))
+        else {
+            return Err(invalid(
+                "aws.s3.access_key and aws.s3.secret_key are required".into(),
+            ));
+        };
+        let path_style = match get("aws.s3.enable_path_style_access").as_deref() {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(invalid(format!(
+                    "aws.s3.enable_path_style_access must be true or false, not {v:?}"
+                )));
+            }
+        };
+        let region = get("aws.s3.region").unwrap_or_else(|| "us-east-1".into());
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&bucket)
+            .with_region(&region)
+            .with_access_key_id(&access)
+            .with_secret_access_key(&secret)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: options.initial_backoff,
+                    max_backoff: options.max_backoff,
+                    base: 2.0,
+                },
+                max_retries: options.max_retries,
+                retry_timeout: Duration::from_secs(300),
+            });
+        let mut client = ClientOptions::new()
+            .with_timeout(options.request_timeout)
+            .with_connect_timeout(Duration::from_secs(10));
+        if let Some(endpoint) = get("aws.s3.endpoint") {
+            let endpoint = if endpoint.contains("://") {
+                endpoint
+            } else {
+                format!("https://{endpoint}")
+            };
+            client = client.with_allow_http(endpoint.starts_with("http://"));
+            let endpoint = endpoint.trim_end_matches('/').to_string();
+            if path_style {
+                builder = builder.with_endpoint(endpoint);
+            } else {
+                // Virtual-hosted style: the bucket is the first label of the host.
+                let (scheme, host) = endpoint.split_once("://").unwrap_or(("https", &endpoint));
+                builder = builder
+                    .with_endpoint(format!("{scheme}://{bucket}.{host}"))
+                    .with_virtual_hosted_style_request(true);
+            }
+        } else if !path_style {
+            builder = builder.with_virtual_hosted_style_request(true);
+        }
+        let store = builder
+            .with_client_options(client)
+            .build()
+            .map_err(|e| invalid(scrub(&e.to_string(), &[&access, &secret])))?;
+        Ok(S3Store {
+            store: Arc::new(store),
+            bucket,
+            prefix,
+            runtime,
+            secrets: vec![access, secret],
+            last_error: Arc::new(Mutex::new(None)),
+            options,
+        })
+    }
+
+    fn path(&self, key: &str) -> ObjectPath {
+        let key = key.trim_matches('/');
+        match (self.prefix.is_empty(), key.is_empty()) {
+            (true, _) => ObjectPath::from(key),
+            (false, true) => ObjectPath::from(self.prefix.as_str()),
+            (false, false) => ObjectPath::from(format!("{}/{key}", self.prefix)),
+        }
+    }
+
+    /// The key of a full object path, relative to the prefix.
+    fn relative(&self, path: &ObjectPath) -> String {
+        let full = path.as_ref();
+        if self.prefix.is_empty() {
+            full.to_string()
+        } else {
+            full.strip_prefix(&self.prefix)
+                .map(|r| r.trim_start_matches('/'))
+                .unwrap_or(full)
+                .to_string()
+        }
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.path(key))
+    }
+
+    /// Maps a failed request to an error naming the object, scrubbed of secrets, and records it
+    /// as the last connectivity error.
+    fn fail(&self, key: &str, e: object_store::Error) -> BackupError {
+        if let object_store::Error::AlreadyExists { .. }
+        | object_store::Error::Precondition { .. } = e
+        {
+            return BackupError::ObjectExists {
+                object: self.url(key),
+            };
+        }
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        let reason = scrub(&error_chain(&e), &secrets);
+        if !matches!(e, object_store::Error::NotFound { .. }) {
+            let now = crate::format::format_show_time(crate::format::now_ms());
+            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{now}: {}: {reason}", self.url(key)));
+        }
+        BackupError::Store {
+            object: self.url(key),
+            reason,
+        }
+    }
+
+    fn ok<T>(&self, v: T) -> T {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        v
+    }
+
+    fn run<T: Send>(
+        &self,
+        key: &str,
+        fut: impl std::future::Future<Output = object_store::Result<T>> + Send,
+    ) -> Result<T> {
+        match self.runtime.block_on(fut) {
+            Ok(v) => Ok(self.ok(v)),
+            Err(e) => Err(self.fail(key, e)),
+        }
+    }
+}
+
+/// An error and its sources, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// `text` with every secret replaced by `***`.
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s, "***");
+    }
+    out
+}
+
+impl RepoStore for S3Store {
+    fn display(&self, key: &str) -> PathBuf {
+        PathBuf::from(self.url(key))
+    }
+
+    fn head(&self, key: &str) -> Result<Option<u64>> {
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        match self
+            .runtime
+            .block_on(self.store.get_opts(&self.path(key), options))
+        {
+            Ok(got) => Ok(self.ok(Some(got.meta.size))),
+            Err(object_store::Error::NotFound { .. }) => Ok(self.ok(None)),
+            Err(e) => Err(self.fail(key, e)),
+        }
+    }
+
+    fn read(&self, key: &str) -> Result<Vec<u8>> {
+        let path = self.path(key);
+        let bytes = self.run(key, async {
+            self.store
+                .get_opts(&path, GetOptions::default())
+                .await?
+                .bytes()
+                .await
+        })?;
+        Ok(bytes.to_vec())
+    }
+
+    fn open_read(&self, key: &str, start: u64) -> Result<Box<dyn Read + Send>> {
+        let path = self.path(key);
+        let options = GetOptions {
+            range: (start > 0).then_some(GetRange::Offset(start)),
+            ..GetOptions::default()
+        };
+        let result = self.run(key, self.store.get_opts(&path, options))?;
+        Ok(Box::new(StreamReader {
+            stream: result.into_stream(),
+            buf: Bytes::new(),
+            runtime: self.runtime.clone(),
+            object: self.url(key),
+            secrets: self.secrets.clone(),
+        }))
+    }
+
+    fn read_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        let path = self.path(key);
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        self.run(key, async {
+            self.store.get_opts(&path, options).await?.bytes().await
+        })
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path(key);
+        let payload = PutPayload::from(bytes.to_vec());
+        self.run(
+            key,
+            self.store.put_opts(&path, payload, PutOptions::default()),
+        )
+        .map(|_| ())
+    }
+
+    fn put_once(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path(key);
+        let payload = PutPayload::from(bytes.to_vec());
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        self.run(key, self.store.put_opts(&path, payload, options))
+            .map(|_| ())
+    }
+
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(S3Writer {
+            store: self.store.clone(),
+            runtime: self.runtime.clone(),
+            path: self.path(key),
+            key: key.to_string(),
+            buf: Vec::new(),
+            upload: None,
+            part_size: self.options.part_size.max(5 << 20),
+            part_concurrency: self.options.part_concurrency.max(1),
+            owner: self.clone_for_errors(),
+        }))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>> {
+        let path = self.path(prefix);
+        let root = (!path.as_ref().is_empty()).then_some(&path);
+        let mut stream = self.store.list(root);
+        let entries = self.run(prefix, async move {
+            let mut out = Vec::new();
+            while let Some(meta) = stream.next().await {
+                out.push(meta?);
+            }
+            Ok(out)
+        })?;
+        Ok(entries
+            .into_iter()
+            .map(|m| ObjectEntry {
+                key: self.relative(&m.location),
+                size: m.size,
+            })
+            .collect())
+    }
+
+    fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        let path = self.path(prefix);
+        let root = (!path.as_ref().is_empty()).then_some(&path);
+        let listed = self.run(prefix, self.store.list_with_delimiter(root))?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key);
+        let mut deleted = self
+            .store
+            .delete_stream(futures::stream::iter([Ok(path)]).boxed());
+        match self.runtime.block_on(async {
+            match deleted.next().await {
+                Some(r) => r.map(|_| ()),
+                None => Ok(()),
+            }
+        }) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                self.ok(());
+                Ok(())
+            }
+            Err(e) => Err(self.fail(key, e)),
+        }
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        let prefix = if prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        for entry in self.list(&prefix)? {
+            self.delete(&entry.key)?;
+        }
+        Ok(())
+    }
+
+    fn parallelism(&self) -> usize {
+        self.options.files_in_flight.max(1)
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl S3Store {
+    /// What a writer needs to name its object in errors and record them.
+    fn clone_for_errors(&self) -> Arc<S3Store> {
+        Arc::new(S3Store {
+            store: self.store.clone(),
+            bucket: self.bucket.clone(),
+            prefix: self.prefix.clone(),
+            runtime: self.runtime.clone(),
+            secrets: self.secrets.clone(),
+            last_error: self.last_error.clone(),
+            options: self.options.clone(),
+        })
+    }
+}
+
+/// A GET response body read synchronously, one network chunk at a time.
+struct StreamReader {
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    buf: Bytes,
+    runtime: Arc<OwnedRuntime>,
+    object: String,
+    secrets: Vec<String>,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.runtime.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => {
+                    let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+                    return Err(std::io::Error::other(format!(
+                        "{}: {}",
+                        self.object,
+                        scrub(&error_chain(&e), &secrets)
+                    )));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        let _ = self.buf.split_to(n);
+        Ok(n)
+    }
+}
+
+impl S3Writer {
+    /// Waits until fewer than `below` parts are in flight, calling `check` every 50 ms.
+    fn wait_parts(&mut self, below: usize, check: &dyn Fn() -> Result<()>) -> Result<()> {
+        let Some(w) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            check()?;
+            let waited = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), w.wait_for_capacity(below)).await
+            });
+            match waited {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => return Err(self.owner.fail(&self.key, e)),
+                Err(_elapsed) => continue,
+            }
+        }
+    }
+}
+
+/// An S3 upload: one PUT if the object stays below a part, else a multipart upload with at
+/// most `part_concurrency` parts in flight.
+struct S3Writer {
+    store: Arc<AmazonS3>,
+    runtime: Arc<OwnedRuntime>,
+    path: ObjectPath,
+    key: String,
+    buf: Vec<u8>,
+    upload: Option<WriteMultipart>,
+    part_size: usize,
+    part_concurrency: usize,
+    owner: Arc<S3Store>,
+}
+
+impl ObjectWriter for S3Writer {
+    fn write_all(&mut self, mut data: &[u8], check: &dyn Fn() -> Result<()>) -> Result<()> {
+        if self.upload.is_none() {
+            let room = self.part_size - self.buf.len();
+            let take = room.min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() < self.part_size {
+                return Ok(());
+            }
+            let upload = self
+                .runtime
+                .block_on(
+                    self.store
+                        .put_multipart_opts(&self.path, Default::default()),
+                )
+                .map_err(|e| self.owner.fail(&self.key, e))?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+            let _enter = self.runtime.rt().enter();
+            w.write(&std::mem::take(&mut self.buf));
+            self.upload = Some(w);
+        }
+        self.wait_parts(self.part_concurrency, check)?;
+        if let Some(w) = self.upload.as_mut() {
+            let _enter = self.runtime.rt().enter();
+            w.write(data);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, check: &dyn Fn() -> Result<()>) -> Result<()> {
+        // Wait for every part in flight, checking cancel meanwhile; an error drops `self`,
+        // which aborts the multipart upload.
+        self.wait_parts(1, check)?;
+        check()?;
+        match self.upload.take() {
+            Some(w) => self
+                .runtime
+                .block_on(w.finish())
+                .map(|_| ())
+                .map_err(|e| self.owner.fail(&self.key, e)),
+            None => {
+                let payload = PutPayload::from(std::mem::take(&mut self.buf));
+                self.runtime
+                    .block_on(
+                        self.store
+                            .put_opts(&self.path, payload, PutOptions::default()),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| self.owner.fail(&self.key, e))
+            }
+        }
+    }
+
+    fn abort(mut self: Box<Self>) {
+        if let Some(w) = self.upload.take() {
+            let _ = self.runtime.block_on(w.abort());
+        }
+    }
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        if let Some(w) = self.upload.take() {
+            let _ = self.runtime.block_on(w.abort());
+        }
+    }
+}
