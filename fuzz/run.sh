@@ -5,7 +5,7 @@
 #
 #   fuzz/run.sh [SECONDS]
 #
-# Needs the nightly toolchain; installs cargo-fuzz if missing. Builds into $CARGO_TARGET_DIR,
+# Needs the nightly toolchain; installs cargo-fuzz if missing. Builds into $SHALE_FUZZ_TARGET_DIR,
 # or $HOME/.cache/shale-fuzz-target. Nothing is written to the checkout: inputs the fuzzer finds
 # go to a temporary directory (kept, and named, when a target crashes), and the committed seed
 # corpora are only read. To keep a newly found input as a seed, copy it into fuzz/corpus/<target>
@@ -17,7 +17,8 @@ case "$seconds" in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
 esac
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shale-fuzz-target}"
+# Its own target directory (nightly, sanitizer flags): never the stable build's CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR="${SHALE_FUZZ_TARGET_DIR:-$HOME/.cache/shale-fuzz-target}"
 targets=(sql_parser manifest_log segment_reader repository_meta model)
 
 if ! rustup toolchain list | grep -q '^nightly'; then
