@@ -716,11 +716,14 @@ impl JobCtx {
         Ok(())
     }
 
-    /// Moves to `state`: persists, calls the test hook, checks cancel and deadline.
+    /// Moves to `state`: calls the test hook, checks cancel and deadline.
+    ///
+    /// Not persisted: `jobs.json` is written at submission and at the end. A job found unfinished
+    /// on reopen is CANCELLED whatever state it had reached, so writing (and fsyncing twice) the
+    /// record at every step bought nothing, and cost an incremental backup most of its time.
     pub fn enter(&self, state: JobState) -> Result<()> {
         self.check()?;
         self.job.lock().state = state;
-        let _ = self.inner.persist();
         if let Some(hook) = &self.inner.options.state_hook {
             hook(self.id(), state);
         }
