@@ -37,30 +37,15 @@ pub(crate) struct BackupPlan {
 
 impl BackupPlan {
     pub(crate) fn record(&self, id: u64) -> JobRecord {
-        JobRecord {
+        JobRecord::pending(
             id,
-            kind: JobKind::Backup,
-            db: self.db.clone(),
-            snapshot: self.snapshot.clone(),
-            repository: self.repository.name.clone(),
-            timestamp: Some(timestamp_of(self.create_time_ms)),
-            objects: self.objects.clone(),
-            state: JobState::Pending,
-            create_time_ms: self.create_time_ms,
-            meta_prepared_time_ms: None,
-            snapshot_finished_time_ms: None,
-            transfer_finished_time_ms: None,
-            finished_time_ms: None,
-            timeout_secs: self.timeout_secs,
-            status: "[OK]".into(),
-            allow_load: false,
-            replication_num: 0,
-            files_done: 0,
-            files_total: 0,
-            bytes_done: 0,
-            bytes_total: 0,
-            bytes_written: 0,
-        }
+            JobKind::Backup,
+            (&self.db, &self.snapshot, &self.repository.name),
+            timestamp_of(self.create_time_ms),
+            self.objects.clone(),
+            self.create_time_ms,
+            self.timeout_secs,
+        )
     }
 }
 

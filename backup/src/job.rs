@@ -131,6 +131,44 @@ pub struct JobRecord {
     pub bytes_written: u64,
 }
 
+impl JobRecord {
+    /// A just-submitted job: PENDING, `[OK]`, no times but its creation, no progress yet.
+    pub(crate) fn pending(
+        id: u64,
+        kind: JobKind,
+        (db, snapshot, repository): (&str, &str, &str),
+        timestamp: String,
+        objects: String,
+        create_time_ms: i64,
+        timeout_secs: u64,
+    ) -> JobRecord {
+        JobRecord {
+            id,
+            kind,
+            db: db.to_string(),
+            snapshot: snapshot.to_string(),
+            repository: repository.to_string(),
+            timestamp: Some(timestamp),
+            objects,
+            state: JobState::Pending,
+            create_time_ms,
+            meta_prepared_time_ms: None,
+            snapshot_finished_time_ms: None,
+            transfer_finished_time_ms: None,
+            finished_time_ms: None,
+            timeout_secs,
+            status: "[OK]".into(),
+            allow_load: false,
+            replication_num: 0,
+            files_done: 0,
+            files_total: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            bytes_written: 0,
+        }
+    }
+}
+
 /// Live progress counters of a job.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JobProgress {

@@ -38,30 +38,18 @@ pub(crate) struct RestorePlan {
 
 impl RestorePlan {
     pub(crate) fn record(&self, id: u64) -> JobRecord {
-        JobRecord {
+        let mut r = JobRecord::pending(
             id,
-            kind: JobKind::Restore,
-            db: self.db.clone(),
-            snapshot: self.snapshot.clone(),
-            repository: self.repository.name.clone(),
-            timestamp: Some(self.loaded.info.backup_timestamp.clone()),
-            objects: self.objects.clone(),
-            state: JobState::Pending,
-            create_time_ms: self.create_time_ms,
-            meta_prepared_time_ms: None,
-            snapshot_finished_time_ms: None,
-            transfer_finished_time_ms: None,
-            finished_time_ms: None,
-            timeout_secs: self.timeout_secs,
-            status: "[OK]".into(),
-            allow_load: self.allow_load,
-            replication_num: self.replication_num,
-            files_done: 0,
-            files_total: 0,
-            bytes_done: 0,
-            bytes_total: 0,
-            bytes_written: 0,
-        }
+            JobKind::Restore,
+            (&self.db, &self.snapshot, &self.repository.name),
+            self.loaded.info.backup_timestamp.clone(),
+            self.objects.clone(),
+            self.create_time_ms,
+            self.timeout_secs,
+        );
+        r.allow_load = self.allow_load;
+        r.replication_num = self.replication_num;
+        r
     }
 }
 
