@@ -1169,16 +1169,19 @@ where
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
-            // A few pieces in flight per worker keep memory bounded.
-            let (tx, rx) = crossbeam_channel::bounded::<((usize, u32), RecordBatch)>(4);
+            // One message per input batch: a few batches in flight per worker keep memory
+            // bounded, and let a worker go on while the splitting thread waits for a core.
+            let (tx, rx) = crossbeam_channel::bounded::<Vec<((usize, u32), RecordBatch)>>(4);
             senders.push(tx);
             handles.push(scope.spawn(move || {
                 let mut writers = TabletWriters::new(engine, table, workers);
                 let mut error = None;
-                for (key, piece) in rx {
-                    if let Err(e) = writers.write(key, piece) {
-                        error = Some(e);
-                        break;
+                'input: for share in rx {
+                    for (key, piece) in share {
+                        if let Err(e) = writers.write(key, piece) {
+                            error = Some(e);
+                            break 'input;
+                        }
                     }
                 }
                 if error.is_none()
@@ -1191,18 +1194,30 @@ where
         }
         let mut error: Option<Error> = None;
         'batches: for batch in batches {
-            let pieces = batch
+            let split = batch
                 .and_then(|b| conform(table, b))
-                .and_then(|b| splitter.split(&b));
-            match pieces {
-                Ok(pieces) => {
-                    for (key, piece) in pieces {
-                        let worker = (key.0 * 31 + key.1 as usize) % workers;
-                        if senders[worker].send((key, piece)).is_err() {
+                .and_then(|b| splitter.split(b));
+            match split {
+                Ok(Some(split)) => {
+                    // One message per worker and input batch, with the pieces of its tablets.
+                    let mut shares: Vec<Vec<((usize, u32), RecordBatch)>> =
+                        vec![Vec::new(); workers];
+                    for group in &split.groups {
+                        match split.piece(group) {
+                            Ok(piece) => shares[worker_of(group.0, workers)].push((group.0, piece)),
+                            Err(e) => {
+                                error = Some(e);
+                                break 'batches;
+                            }
+                        }
+                    }
+                    for (sender, share) in senders.iter().zip(shares) {
+                        if !share.is_empty() && sender.send(share).is_err() {
                             break 'batches;
                         }
                     }
                 }
+                Ok(None) => {}
                 Err(e) => {
                     error = Some(e);
                     break;
@@ -1277,10 +1292,10 @@ impl<'a> Splitter<'a> {
         }
     }
 
-    fn split(&mut self, batch: &RecordBatch) -> Result<Vec<((usize, u32), RecordBatch)>> {
+    fn split(&mut self, batch: RecordBatch) -> Result<Option<Split>> {
         let rows = batch.num_rows();
         if rows == 0 {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         if self.table.partitions.is_empty() {
             return Err(Error::NoPartitionForValue {
@@ -1314,19 +1329,37 @@ impl<'a> Splitter<'a> {
         let bucket_of = buckets_of(&dist, rows, buckets, self.rows_seen);
         self.rows_seen += rows as u64;
         let (order, groups) = group_rows(&partition_of, &bucket_of, buckets);
-        if groups.len() == 1 {
-            return Ok(groups
-                .into_iter()
-                .map(|(k, _, _)| (k, batch.clone()))
-                .collect());
-        }
-        // One gather per (partition, bucket), from one index array.
-        let order = UInt32Array::from(order);
-        groups
-            .into_iter()
-            .map(|(key, start, len)| Ok((key, take_record_batch(batch, &order.slice(start, len))?)))
-            .collect()
+        // One group keeps the batch as it is; otherwise one index array serves every gather.
+        let order = (groups.len() > 1).then(|| UInt32Array::from(order));
+        Ok(Some(Split {
+            batch,
+            order,
+            groups,
+        }))
     }
+}
+
+/// A batch's rows grouped by (partition index, bucket), for the workers to gather.
+struct Split {
+    batch: RecordBatch,
+    /// Row indices ordered by group; `None` when the whole batch is one group.
+    order: Option<UInt32Array>,
+    groups: Vec<Piece>,
+}
+
+impl Split {
+    /// The rows of one group, as a batch of their own.
+    fn piece(&self, (_, start, len): &Piece) -> Result<RecordBatch> {
+        match &self.order {
+            None => Ok(self.batch.clone()),
+            Some(order) => Ok(take_record_batch(&self.batch, &order.slice(*start, *len))?),
+        }
+    }
+}
+
+/// The load worker that owns a tablet (every piece of a tablet goes to the same writer).
+fn worker_of((partition, bucket): (usize, u32), workers: usize) -> usize {
+    (partition * 31 + bucket as usize) % workers
 }
 
 /// The rows of a batch for one (partition index, bucket): the key, and where their indices start

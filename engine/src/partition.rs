@@ -328,9 +328,66 @@ pub(crate) struct RangeRouter {
     unbounded_above: bool,
     /// The partition index of each range.
     partitions: Vec<usize>,
+    /// `lowers` and `uppers` as `i64` (MINVALUE and MAXVALUE clamped), when every bound fits:
+    /// keys of 64-bit and narrower columns compare without widening.
+    bounds_i64: Option<(Vec<i64>, Vec<i64>)>,
 }
 
 impl RangeRouter {
+    fn new(
+        lowers: Vec<i128>,
+        uppers: Vec<i128>,
+        unbounded_above: bool,
+        partitions: Vec<usize>,
+    ) -> Self {
+        let narrow = |v: &i128, open: i128| {
+            if *v == open {
+                Some(if open == i128::MIN {
+                    i64::MIN
+                } else {
+                    i64::MAX
+                })
+            } else {
+                i64::try_from(*v).ok()
+            }
+        };
+        let lowers_i64: Option<Vec<i64>> = lowers.iter().map(|v| narrow(v, i128::MIN)).collect();
+        // A clamped MAXVALUE excludes i64::MAX itself; `unbounded_above` puts it back.
+        let uppers_i64: Option<Vec<i64>> = uppers.iter().map(|v| narrow(v, i128::MAX)).collect();
+        RangeRouter {
+            bounds_i64: lowers_i64.zip(uppers_i64),
+            lowers,
+            uppers,
+            unbounded_above,
+            partitions,
+        }
+    }
+
+    /// [`RangeRouter::route`] for a key of a 64-bit or narrower column, with `bounds_i64`.
+    #[inline]
+    fn route_i64(
+        &self,
+        (lowers, uppers): &(Vec<i64>, Vec<i64>),
+        key: i64,
+        last: &mut usize,
+    ) -> Option<usize> {
+        let contains = |r: usize| {
+            lowers[r] <= key && (key < uppers[r] || (self.unbounded_above && r + 1 == uppers.len()))
+        };
+        if *last < lowers.len() && contains(*last) {
+            return Some(self.partitions[*last]);
+        }
+        // The standard binary search compiles to conditional moves: no mispredictions on keys
+        // in random order.
+        let r = lowers.partition_point(|l| *l <= key).checked_sub(1)?;
+        if contains(r) {
+            *last = r;
+            Some(self.partitions[r])
+        } else {
+            None
+        }
+    }
+
     /// The partition holding `key`. `last` is the range the previous key fell in, tried first:
     /// rows often arrive in time order, so most keys land where the previous one did.
     fn route(&self, key: i128, last: &mut usize) -> Option<usize> {
@@ -391,12 +448,12 @@ impl Router {
             Router::List(list)
         } else {
             ranges.sort_by_key(|(lower, _, _)| lower.unwrap_or(i128::MIN));
-            Router::Range(RangeRouter {
-                lowers: ranges.iter().map(|r| r.0.unwrap_or(i128::MIN)).collect(),
-                uppers: ranges.iter().map(|r| r.1.unwrap_or(i128::MAX)).collect(),
-                unbounded_above: ranges.last().is_some_and(|r| r.1.is_none()),
-                partitions: ranges.iter().map(|r| r.2).collect(),
-            })
+            Router::Range(RangeRouter::new(
+                ranges.iter().map(|r| r.0.unwrap_or(i128::MIN)).collect(),
+                ranges.iter().map(|r| r.1.unwrap_or(i128::MAX)).collect(),
+                ranges.last().is_some_and(|r| r.1.is_none()),
+                ranges.iter().map(|r| r.2).collect(),
+            ))
         }
     }
 
@@ -432,13 +489,40 @@ impl Router {
                 }
             }};
         }
+        // Columns of 64 bits or fewer compare as i64 when every bound fits (most tables).
+        macro_rules! narrow {
+            ($t:ty) => {{
+                match self {
+                    Router::Range(
+                        ranges @ RangeRouter {
+                            bounds_i64: Some(bounds),
+                            ..
+                        },
+                    ) => {
+                        let a = keys.as_primitive::<$t>();
+                        if a.null_count() > 0 {
+                            return Err(None);
+                        }
+                        let mut last = 0;
+                        for value in a.values() {
+                            let key = i64::from(*value);
+                            match ranges.route_i64(bounds, key, &mut last) {
+                                Some(p) => out.push(p as u32),
+                                None => return Err(Some(Value::Int(key.into()))),
+                            }
+                        }
+                    }
+                    _ => ints!($t),
+                }
+            }};
+        }
         match keys.data_type() {
-            DataType::Int8 => ints!(Int8Type),
-            DataType::Int16 => ints!(Int16Type),
-            DataType::Int32 => ints!(Int32Type),
-            DataType::Int64 => ints!(Int64Type),
-            DataType::Date32 => ints!(Date32Type),
-            DataType::Timestamp(TimeUnit::Microsecond, _) => ints!(TimestampMicrosecondType),
+            DataType::Int8 => narrow!(Int8Type),
+            DataType::Int16 => narrow!(Int16Type),
+            DataType::Int32 => narrow!(Int32Type),
+            DataType::Int64 => narrow!(Int64Type),
+            DataType::Date32 => narrow!(Date32Type),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => narrow!(TimestampMicrosecondType),
             DataType::Decimal128(_, _) => ints!(Decimal128Type),
             _ => {
                 let Router::List(map) = self else {
@@ -497,6 +581,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b, range(Some(20), None));
+    }
+
+    #[test]
+    fn routing_64_bit_keys_keeps_minvalue_maxvalue_and_wide_bounds_exact() {
+        use arrow::array::Int64Array;
+        // MINVALUE and MAXVALUE: the extreme keys belong to the open ranges.
+        let bounds = [range(None, Some(0)), range(Some(0), None)];
+        let router = Router::new(bounds.iter());
+        let keys = Int64Array::from(vec![i64::MIN, -1, 0, i64::MAX]);
+        assert_eq!(router.route(&keys).unwrap(), vec![0, 0, 1, 1]);
+        // An upper bound of exactly i64::MAX excludes i64::MAX itself.
+        let bounds = [range(Some(0), Some(i64::MAX.into()))];
+        let router = Router::new(bounds.iter());
+        let keys = Int64Array::from(vec![i64::MAX - 1, i64::MAX]);
+        assert_eq!(
+            router.route(&keys).unwrap_err(),
+            Some(Value::Int(i64::MAX.into()))
+        );
+        // A bound beyond i64 (a DECIMAL-sized literal) takes the wide path, with the same answer.
+        let bounds = [range(Some(0), Some(i128::from(i64::MAX) + 10))];
+        let router = Router::new(bounds.iter());
+        assert_eq!(router.route(&keys).unwrap(), vec![0, 0]);
+        // Keys in random order across many ranges land where a linear search says.
+        let bounds: Vec<_> = (0..40)
+            .map(|i| range(Some(i * 100), Some(i * 100 + 100)))
+            .collect();
+        let router = Router::new(bounds.iter());
+        let keys: Vec<i64> = (0..4000).map(|i| (i * 7919) % 4000).collect();
+        let expected: Vec<u32> = keys.iter().map(|k| (k / 100) as u32).collect();
+        assert_eq!(router.route(&Int64Array::from(keys)).unwrap(), expected);
     }
 
     #[test]
