@@ -1,5 +1,6 @@
 //! S3 repositories against the loopback moto server: StarRocks' properties, secrets never
-//! shown, errors at CREATE REPOSITORY, ErrMsg, conditional create, multipart uploads and their
+//! shown, errors at CREATE REPOSITORY (wrong keys against a second moto server that checks
+//! signatures and IAM policies), ErrMsg, conditional create, multipart uploads and their
 //! abort, incremental backups uploading nothing unchanged, and network faults injected by a
 //! proxy between shale and moto (retried with backoff a bounded number of times, then the job
 //! is CANCELLED naming the object).
@@ -168,6 +169,70 @@ fn wrong_credentials_fail_at_create_and_secrets_are_never_shown() {
     let status = b.job(id).unwrap().status;
     assert_no_secret(&status);
     assert!(status.contains("/data/"), "{status}");
+}
+
+/// Against a moto server that checks SigV4 signatures and IAM policies (its own instance, so
+/// the other tests keep the quick server that accepts any key).
+#[test]
+fn a_server_checking_signatures_accepts_the_right_key_end_to_end_and_refuses_wrong_ones() {
+    let (moto, key) = s3::Moto::start_with_auth();
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = Backups::open_with(engine.clone(), quick_retries(1)).unwrap();
+    let mut right = s3::s3_properties(&moto.endpoint());
+    right.insert("aws.s3.access_key".into(), key.access_key.clone());
+    right.insert("aws.s3.secret_key".into(), key.secret_key.clone());
+    let location = s3::fresh_location();
+
+    // A wrong secret for a real key: the signature does not match, at CREATE REPOSITORY.
+    let wrong_secret = "wr0ng-Sh4le-s3cret-n3ver-pr1nted";
+    let mut props = right.clone();
+    props.insert("aws.s3.secret_key".into(), wrong_secret.into());
+    let err = b
+        .create_repository("r", &location, false, props)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("Failed to create repository: "), "{text}");
+    assert!(text.contains("SignatureDoesNotMatch"), "unclear: {text}");
+    assert!(text.contains("403"), "unclear: {text}");
+    for text in [text, format!("{err:?}")] {
+        assert!(!text.contains(wrong_secret), "secret key in {text:?}");
+        assert!(!text.contains(&key.secret_key), "secret key in {text:?}");
+    }
+    // A key the server does not know.
+    let mut props = right.clone();
+    props.insert("aws.s3.access_key".into(), "AKIANOSUCHKEY0000000".into());
+    let err = b
+        .create_repository("r", &location, false, props)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("Failed to create repository: "), "{text}");
+    assert!(text.contains("InvalidAccessKeyId"), "unclear: {text}");
+    assert!(!text.contains(&key.secret_key), "secret key in {text:?}");
+    assert!(b.repositories().is_empty());
+    assert!(
+        !format!("{:?}", b.repositories()).contains(&key.secret_key),
+        "nothing of a refused repository is kept"
+    );
+
+    // The right key: every request of a backup, a listing, a restore and a deep VERIFY is
+    // signed correctly.
+    b.create_repository("r", &location, false, right).unwrap();
+    assert_eq!(b.repositories()[0].err_msg, None);
+    let source = engine.snapshot();
+    backup_ok(&b, "shop", "snap", "r", vec![]);
+    assert_eq!(b.list_snapshots("r").unwrap()[0].status, "OK");
+    restore_ok(&b, "copy", "snap", "r", vec![]);
+    let now = engine.snapshot();
+    for t in ["sales", "items"] {
+        let want = rows(&engine, &source, "shop", t);
+        assert!(!want.is_empty());
+        assert_eq!(rows(&engine, &now, "copy", t), want, "table {t}");
+    }
+    let report = b.verify("r", "snap", None, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let shown = format!("{:?}", b.repositories());
+    assert!(!shown.contains(&key.secret_key), "{shown}");
 }
 
 #[test]
