@@ -392,12 +392,14 @@ impl Default for StoreOptions {
 }
 
 /// The property keys an S3 repository accepts (StarRocks' names).
-pub const S3_PROPERTIES: [&str; 5] = [
+pub const S3_PROPERTIES: [&str; 7] = [
     "aws.s3.access_key",
     "aws.s3.secret_key",
     "aws.s3.endpoint",
     "aws.s3.region",
     "aws.s3.enable_path_style_access",
+    "aws.s3.use_instance_profile",
+    "aws.s3.use_aws_sdk_default_behavior",
 ];
 
 /// Property keys whose values are secrets.
