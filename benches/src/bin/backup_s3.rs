@@ -42,7 +42,9 @@ struct Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Closing the wrapper's stdin makes it kill moto; killing the wrapper instead would
+        // leave moto running, orphaned.
+        drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
 }
