@@ -97,6 +97,16 @@ impl fmt::Debug for S3Store {
     }
 }
 
+/// Where an S3 repository's credentials come from.
+enum Credentials {
+    /// `aws.s3.access_key` and `aws.s3.secret_key`.
+    Keys { access: String, secret: String },
+    /// `aws.s3.use_instance_profile = true`.
+    InstanceProfile,
+    /// `aws.s3.use_aws_sdk_default_behavior = true`.
+    SdkDefault,
+}
+
 impl S3Store {
     /// A store for `location` with StarRocks' `aws.s3.*` properties. Builds the client only;
     /// no request is made.
@@ -121,37 +131,98 @@ impl S3Store {
             return Err(BackupError::UnknownRepositoryProperties { keys: unknown });
         }
         let get = |k: &str| properties.get(k).map(|v| v.trim().to_string());
-        let (Some(access), Some(secret)) = (get("aws.s3.access_key"), get("aws.s3.secret_key"))
-        else {
-            return Err(invalid(
-                "aws.s3.access_key and aws.s3.secret_key are required".into(),
-            ));
+        let flag = |k: &str| match get(k).as_deref() {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(invalid(format!("{k} must be true or false, not {v:?}"))),
         };
-        let path_style = match get("aws.s3.enable_path_style_access").as_deref() {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => {
+        let path_style = flag("aws.s3.enable_path_style_access")?;
+        let credentials = match (
+            flag("aws.s3.use_aws_sdk_default_behavior")?,
+            flag("aws.s3.use_instance_profile")?,
+            get("aws.s3.access_key"),
+            get("aws.s3.secret_key"),
+        ) {
+            (false, false, Some(access), Some(secret)) => Credentials::Keys { access, secret },
+            (false, false, _, _) => {
+                return Err(invalid(
+                    "aws.s3.access_key and aws.s3.secret_key are required (or \
+                     aws.s3.use_instance_profile or aws.s3.use_aws_sdk_default_behavior = true)"
+                        .into(),
+                ));
+            }
+            (sdk, profile, None, None) if sdk != profile => {
+                if sdk {
+                    Credentials::SdkDefault
+                } else {
+                    Credentials::InstanceProfile
+                }
+            }
+            (true, true, _, _) => {
+                return Err(invalid(
+                    "set only one of aws.s3.use_instance_profile and \
+                     aws.s3.use_aws_sdk_default_behavior"
+                        .into(),
+                ));
+            }
+            (sdk, _, _, _) => {
+                let which = if sdk {
+                    "aws.s3.use_aws_sdk_default_behavior"
+                } else {
+                    "aws.s3.use_instance_profile"
+                };
                 return Err(invalid(format!(
-                    "aws.s3.enable_path_style_access must be true or false, not {v:?}"
+                    "aws.s3.access_key and aws.s3.secret_key cannot be combined with {which} = true"
                 )));
             }
         };
-        let region = get("aws.s3.region").unwrap_or_else(|| "us-east-1".into());
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(&bucket)
-            .with_region(&region)
-            .with_access_key_id(&access)
-            .with_secret_access_key(&secret)
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: options.initial_backoff,
-                    max_backoff: options.max_backoff,
-                    base: 2.0,
-                },
-                max_retries: options.max_retries,
-                retry_timeout: Duration::from_secs(300),
-            });
+        // The SDK's default behaviour takes the region from AWS_REGION / AWS_DEFAULT_REGION too.
+        let env_region = matches!(credentials, Credentials::SdkDefault)
+            && ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .any(|k| std::env::var_os(k).is_some());
+        let region = get("aws.s3.region");
+        let (mut builder, secrets) = match credentials {
+            Credentials::Keys { access, secret } => (
+                AmazonS3Builder::new()
+                    .with_access_key_id(&access)
+                    .with_secret_access_key(&secret),
+                vec![access, secret],
+            ),
+            // No key: object_store fetches (and refreshes) the instance profile's temporary
+            // credentials from the EC2 instance metadata service (IMDSv2, then v1).
+            Credentials::InstanceProfile => (AmazonS3Builder::new(), Vec::new()),
+            // The AWS_* environment: keys (and session token), else a web identity token
+            // (EKS), else the ECS container credentials, else the instance metadata service.
+            Credentials::SdkDefault => (
+                AmazonS3Builder::from_env(),
+                [
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_SESSION_TOKEN",
+                ]
+                .iter()
+                .filter_map(|k| std::env::var(k).ok())
+                .collect(),
+            ),
+        };
+        let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        builder = builder.with_bucket_name(&bucket);
+        match region {
+            Some(region) => builder = builder.with_region(region),
+            None if !env_region => builder = builder.with_region("us-east-1"),
+            None => {}
+        }
+        builder = builder.with_retry(RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: options.initial_backoff,
+                max_backoff: options.max_backoff,
+                base: 2.0,
+            },
+            max_retries: options.max_retries,
+            retry_timeout: Duration::from_secs(300),
+        });
         let mut client = ClientOptions::new()
             .with_timeout(options.request_timeout)
             .with_connect_timeout(Duration::from_secs(10));
@@ -178,13 +249,13 @@ impl S3Store {
         let store = builder
             .with_client_options(client)
             .build()
-            .map_err(|e| invalid(scrub(&e.to_string(), &[&access, &secret])))?;
+            .map_err(|e| invalid(scrub(&e.to_string(), &secret_refs)))?;
         Ok(S3Store {
             store: Arc::new(store),
             bucket,
             prefix,
             runtime,
-            secrets: vec![access, secret],
+            secrets,
             last_error: Arc::new(Mutex::new(None)),
             options,
         })

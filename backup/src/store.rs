@@ -126,6 +126,19 @@ impl FsStore {
     }
 }
 
+/// `<path>.tmp<pid>-<n>`: unique among this process's writers and every other process's.
+fn temp_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| BackupError::corrupt(path, "path has no file name"))?
+        .to_string_lossy();
+    Ok(path.with_file_name(format!(
+        "{name}.tmp{}-{}",
+        std::process::id(),
+        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
 fn parent_of(path: &Path) -> Result<&Path> {
     path.parent()
         .ok_or_else(|| BackupError::corrupt(path, "path has no parent directory"))
@@ -190,30 +203,41 @@ impl RepoStore for FsStore {
     }
 
     fn put_once(&self, key: &str, bytes: &[u8]) -> Result<()> {
-        // On a local directory the service's repository lock serialises writers of one
-        // process; the existence check under it is the conditional create.
+        // A complete, durable temp file gets the final name by link(2), which fails if the name
+        // exists: atomic against every writer, in this process or another.
         let path = self.path(key);
-        if self.storage.file_len(&path)?.is_some() {
+        let parent = parent_of(&path)?;
+        self.storage.create_dir_all(parent)?;
+        let tmp = temp_path(&path)?;
+        let linked = (|| -> Result<bool> {
+            let mut file = self.storage.create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync()?;
+            drop(file);
+            Ok(self.storage.link_if_absent(&tmp, &path)?)
+        })();
+        let removed = self.storage.remove_file(&tmp);
+        if !linked? {
             return Err(BackupError::ObjectExists {
                 object: path.display().to_string(),
             });
         }
-        self.put(key, bytes)
+        removed?;
+        self.storage.sync_dir(parent)?;
+        // A folder just created (snapshots/<name>/) must be durable in its parent too.
+        if parent != self.root
+            && let Some(grandparent) = parent.parent()
+        {
+            self.storage.sync_dir(grandparent)?;
+        }
+        Ok(())
     }
 
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
         let target = self.path(key);
         let parent = parent_of(&target)?.to_path_buf();
         self.storage.create_dir_all(&parent)?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = parent.join(format!(
-            "{name}.tmp{}-{}",
-            std::process::id(),
-            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp = temp_path(&target)?;
         let file = self.storage.create(&tmp)?;
         Ok(Box::new(FsWriter {
             storage: self.storage.clone(),
@@ -368,12 +392,14 @@ impl Default for StoreOptions {
 }
 
 /// The property keys an S3 repository accepts (StarRocks' names).
-pub const S3_PROPERTIES: [&str; 5] = [
+pub const S3_PROPERTIES: [&str; 7] = [
     "aws.s3.access_key",
     "aws.s3.secret_key",
     "aws.s3.endpoint",
     "aws.s3.region",
     "aws.s3.enable_path_style_access",
+    "aws.s3.use_instance_profile",
+    "aws.s3.use_aws_sdk_default_behavior",
 ];
 
 /// Property keys whose values are secrets.

@@ -1,13 +1,15 @@
 //! Damaged repository files: a flipped byte and a truncation in a data file, `meta.json` and
-//! the info file. Restore and verify fail naming the file; the database is unchanged.
+//! the info file. Restore and verify fail naming the file; the database is unchanged. Every test
+//! runs on a filesystem repository (`name::fs`) and on an S3 one on the loopback moto server
+//! (`name::s3`); the damage is done through the repository's store.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use common::*;
-use shale_backup::{BackupError, Backups, JobState};
+use shale_backup::{BackupError, Backups, JobState, RepoStore};
 
 #[derive(Clone, Copy, Debug)]
 enum Damage {
@@ -15,8 +17,9 @@ enum Damage {
     Truncate,
 }
 
-fn damage(path: &Path, how: Damage) -> Vec<u8> {
-    let original = std::fs::read(path).unwrap();
+/// Damages object `key`; returns its original bytes.
+fn damage(store: &dyn RepoStore, key: &str, how: Damage) -> Vec<u8> {
+    let original = store.read(key).unwrap();
     let mut bytes = original.clone();
     match how {
         Damage::Flip => {
@@ -25,35 +28,52 @@ fn damage(path: &Path, how: Damage) -> Vec<u8> {
         }
         Damage::Truncate => bytes.truncate(bytes.len() - 7),
     }
-    std::fs::write(path, &bytes).unwrap();
+    store.put(key, &bytes).unwrap();
     original
 }
 
-fn setup() -> (
-    tempfile::TempDir,
-    tempfile::TempDir,
-    shale_engine::Engine,
-    Backups,
-    PathBuf,
-) {
-    let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
-    let engine = engine_with_data(data.path());
-    let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
-    backup_ok(&b, "shop", "snap", "repo", vec![]);
-    let dir = repo.path().join("snapshots/snap");
-    (data, repo, engine, b, dir)
+/// Rewrites `meta.json` with `edit` and re-seals the info file over it (size and BLAKE3).
+fn forge_meta(store: &dyn RepoStore, ts: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&store.read("snapshots/snap/meta.json").unwrap()).unwrap();
+    edit(&mut meta);
+    let bytes = serde_json::to_vec_pretty(&meta).unwrap();
+    store.put("snapshots/snap/meta.json", &bytes).unwrap();
+    let info_key = format!("snapshots/snap/__info_{ts}.json");
+    let mut info: shale_backup::format::SnapshotInfo =
+        serde_json::from_slice(&store.read(&info_key).unwrap()).unwrap();
+    info.meta_size = bytes.len() as u64;
+    info.meta_blake3 = blake3::hash(&bytes).to_hex().to_string();
+    store.put(&info_key, &info.encode().unwrap()).unwrap();
 }
 
-#[test]
-fn damaged_data_files_fail_restore_and_verify() {
-    let (_data, repo, engine, b, _) = setup();
+/// An engine with data, a repository of `kind` with snapshot `snap`, and the repository's store.
+fn setup(
+    kind: Kind,
+) -> (
+    tempfile::TempDir,
+    TestRepo,
+    shale_engine::Engine,
+    Backups,
+    Arc<dyn RepoStore>,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    repo.create(&b, "repo");
+    backup_ok(&b, "shop", "snap", "repo", vec![]);
+    let store = b.repository_store("repo").unwrap();
+    (data, repo, engine, b, store)
+}
+
+crate::both!(damaged_data_files_fail_restore_and_verify);
+fn damaged_data_files_fail_restore_and_verify(kind: Kind) {
+    let (_data, _repo, engine, b, store) = setup(kind);
     let meta = b.snapshot_meta("repo", "snap", None).unwrap();
     let file = meta.files().next().unwrap().clone();
-    let path = repo.path().join(&file.path);
     for how in [Damage::Flip, Damage::Truncate] {
-        let original = damage(&path, how);
+        let original = damage(&*store, &file.path, how);
         for deep in [false, true] {
             let report = b.verify("repo", "snap", None, deep).unwrap();
             assert_eq!(report.problems.len(), 1, "{how:?}: {:?}", report.problems);
@@ -80,31 +100,22 @@ fn damaged_data_files_fail_restore_and_verify() {
             .unwrap();
         assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
         assert_eq!(engine.snapshot().seq, before.seq);
-        std::fs::write(&path, original).unwrap();
+        store.put(&file.path, &original).unwrap();
     }
     assert!(b.verify("repo", "snap", None, true).unwrap().is_ok());
     restore_ok(&b, "target", "snap", "repo", vec![]);
 }
 
-#[test]
-fn a_data_file_with_right_hash_but_wrong_rows_is_found_by_deep_verify_only() {
-    let (_data, repo, _engine, b, dir) = setup();
+crate::both!(a_data_file_with_right_hash_but_wrong_rows_is_found_by_deep_verify_only);
+fn a_data_file_with_right_hash_but_wrong_rows_is_found_by_deep_verify_only(kind: Kind) {
+    let (_data, _repo, _engine, b, store) = setup(kind);
     // Rewrite meta.json (and the info that guards it) to claim one more row in one file.
     let ts = b.list_snapshots("repo").unwrap()[0].timestamps[0].clone();
-    let meta_path = dir.join("meta.json");
-    let mut meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-    let rows =
-        &mut meta["tables"][0]["partitions"][0]["tablets"][0]["rowsets"][0]["files"][0]["rows"];
-    *rows = serde_json::json!(rows.as_u64().unwrap() + 1);
-    let bytes = serde_json::to_vec_pretty(&meta).unwrap();
-    std::fs::write(&meta_path, &bytes).unwrap();
-    let info_path = dir.join(format!("__info_{ts}.json"));
-    let mut info: shale_backup::format::SnapshotInfo =
-        serde_json::from_slice(&std::fs::read(&info_path).unwrap()).unwrap();
-    info.meta_size = bytes.len() as u64;
-    info.meta_blake3 = blake3::hash(&bytes).to_hex().to_string();
-    std::fs::write(&info_path, info.encode().unwrap()).unwrap();
+    forge_meta(&*store, &ts, |meta| {
+        let rows =
+            &mut meta["tables"][0]["partitions"][0]["tablets"][0]["rowsets"][0]["files"][0]["rows"];
+        *rows = serde_json::json!(rows.as_u64().unwrap() + 1);
+    });
     assert!(b.verify("repo", "snap", None, false).unwrap().is_ok());
     let deep = b.verify("repo", "snap", None, true).unwrap();
     assert_eq!(deep.problems.len(), 1, "{:?}", deep.problems);
@@ -113,17 +124,16 @@ fn a_data_file_with_right_hash_but_wrong_rows_is_found_by_deep_verify_only() {
         "{:?}",
         deep.problems
     );
-    let _ = repo;
 }
 
-#[test]
-fn damaged_meta_and_info_files_fail_restore_verify_and_listing() {
-    let (_data, _repo, engine, b, dir) = setup();
+crate::both!(damaged_meta_and_info_files_fail_restore_verify_and_listing);
+fn damaged_meta_and_info_files_fail_restore_verify_and_listing(kind: Kind) {
+    let (_data, _repo, engine, b, store) = setup(kind);
     let ts = b.list_snapshots("repo").unwrap()[0].timestamps[0].clone();
     for name in ["meta.json".to_string(), format!("__info_{ts}.json")] {
-        let path = dir.join(&name);
+        let key = format!("snapshots/snap/{name}");
         for how in [Damage::Flip, Damage::Truncate] {
-            let original = damage(&path, how);
+            let original = damage(&*store, &key, how);
             let before = engine.snapshot().seq;
             let err = b
                 .restore("target", "snap", "repo", vec![], BTreeMap::new())
@@ -148,29 +158,20 @@ fn damaged_meta_and_info_files_fail_restore_verify_and_listing() {
                 listed.status
             );
             assert_eq!(engine.snapshot().seq, before);
-            std::fs::write(&path, original).unwrap();
+            store.put(&key, &original).unwrap();
         }
     }
     assert_eq!(b.list_snapshots("repo").unwrap()[0].status, "OK");
 }
 
-#[test]
-fn paths_in_meta_json_cannot_leave_the_repository() {
-    let (_data, _repo, _engine, b, dir) = setup();
+crate::both!(paths_in_meta_json_cannot_leave_the_repository);
+fn paths_in_meta_json_cannot_leave_the_repository(kind: Kind) {
+    let (_data, _repo, _engine, b, store) = setup(kind);
     let ts = b.list_snapshots("repo").unwrap()[0].timestamps[0].clone();
-    let meta_path = dir.join("meta.json");
-    let mut meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-    meta["tables"][0]["partitions"][0]["tablets"][0]["rowsets"][0]["files"][0]["path"] =
-        serde_json::json!("../../../etc/passwd");
-    let bytes = serde_json::to_vec_pretty(&meta).unwrap();
-    std::fs::write(&meta_path, &bytes).unwrap();
-    let info_path = dir.join(format!("__info_{ts}.json"));
-    let mut info: shale_backup::format::SnapshotInfo =
-        serde_json::from_slice(&std::fs::read(&info_path).unwrap()).unwrap();
-    info.meta_size = bytes.len() as u64;
-    info.meta_blake3 = blake3::hash(&bytes).to_hex().to_string();
-    std::fs::write(&info_path, info.encode().unwrap()).unwrap();
+    forge_meta(&*store, &ts, |meta| {
+        meta["tables"][0]["partitions"][0]["tablets"][0]["rowsets"][0]["files"][0]["path"] =
+            serde_json::json!("../../../etc/passwd");
+    });
     let err = b
         .restore("target", "snap", "repo", vec![], BTreeMap::new())
         .unwrap_err();
@@ -178,13 +179,13 @@ fn paths_in_meta_json_cannot_leave_the_repository() {
     assert!(err.to_string().contains("invalid file path"), "{err}");
 }
 
-#[test]
-fn a_corrupt_local_segment_is_caught_before_it_reaches_the_repository() {
+crate::both!(a_corrupt_local_segment_is_caught_before_it_reaches_the_repository);
+fn a_corrupt_local_segment_is_caught_before_it_reaches_the_repository(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let snapshot = engine.snapshot();
     let seg = snapshot.get_table("shop", "items").unwrap().partitions[0]
         .segments()
@@ -208,7 +209,7 @@ fn a_corrupt_local_segment_is_caught_before_it_reaches_the_repository() {
             .iter()
             .all(|s| s.status != "OK")
     );
-    let data_files = files_under(&repo.path().join("data"));
+    let data_files = data_objects(&b, "repo");
     assert!(
         data_files.iter().all(|f| !f.contains(&seg.meta.hash)),
         "the corrupt segment reached the repository"

@@ -180,7 +180,7 @@ fn kinds_for(op: OpKind) -> &'static [FaultKind] {
         OpKind::Write => &[FaultKind::NoSpace, FaultKind::Eio, FaultKind::ShortWrite],
         OpKind::Sync | OpKind::SyncDir => &[FaultKind::SyncFail],
         OpKind::Rename => &[FaultKind::RenameFail],
-        OpKind::Create | OpKind::CreateDir => &[FaultKind::NoSpace, FaultKind::Eio],
+        OpKind::Create | OpKind::CreateDir | OpKind::Link => &[FaultKind::NoSpace, FaultKind::Eio],
         OpKind::Remove | OpKind::Truncate => &[FaultKind::Eio],
     }
 }
@@ -193,6 +193,7 @@ fn op_words(op: OpKind) -> &'static [&'static str] {
         OpKind::Write => &["write"],
         OpKind::Sync => &["fsync"],
         OpKind::Rename => &["rename"],
+        OpKind::Link => &["link"],
         OpKind::Remove => &["remove", "remove directory"],
         OpKind::SyncDir => &["fsync directory"],
         OpKind::Truncate => &["truncate"],

@@ -2,15 +2,16 @@
 //! lookalike punctuation for every kind of name the backup statements take; repository metadata
 //! that points outside the repository or at absolute paths; repository locations that are files
 //! or cannot be read. Each is refused with a clear error, and nothing is written (or restored)
-//! outside the data directory and the repository.
+//! outside the data directory and the repository. The tests of names and of forged metadata run
+//! on a filesystem repository (`name::fs`) and on an S3 one on the loopback moto server
+//! (`name::s3`); those about local paths (a location that is a file) only on the filesystem.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use common::*;
-use shale_backup::{BackupError, Backups, TableRef};
+use shale_backup::{BackupError, Backups, RepoStore, TableRef};
 use shale_engine::{
     Column, ColumnType, Engine, PartitionDefinition, PartitionValues, TableDefinition,
 };
@@ -66,19 +67,24 @@ fn assert_refused(what: &str, name: &str, result: Result<impl std::fmt::Debug, B
     assert!(clear, "{what} {shown:?}: unclear error {err:?}: {text}");
 }
 
-#[test]
-fn hostile_names_are_refused_everywhere_and_nothing_is_written() {
+crate::both!(hostile_names_are_refused_everywhere_and_nothing_is_written);
+fn hostile_names_are_refused_everywhere_and_nothing_is_written(kind: Kind) {
     let sandbox = tempfile::tempdir().unwrap();
     let data = sandbox.path().join("data");
-    let repo = sandbox.path().join("repo");
     let engine = engine_with_data(&data);
     let b = open(&engine);
-    repo_at(&b, "repo", &repo);
+    let repo = TestRepo::new(kind);
+    repo.create(&b, "repo");
     backup_ok(&b, "shop", "snap", "repo", vec![]);
-    let repo_files = files_under(&repo);
+    let objects = repo_files(&b, "repo");
     let seq = engine.snapshot().seq;
     let none = BTreeMap::new;
-    let location = format!("file://{}", sandbox.path().join("other").display());
+    // Where a repository with a hostile name would go.
+    let other = match kind {
+        Kind::Fs => TestRepo::fs_at(&sandbox.path().join("other")),
+        Kind::S3 => TestRepo::new(Kind::S3),
+    };
+    let location = other.location.clone();
     for bad in hostile_names() {
         let bad = bad.as_str();
         // Engine DDL.
@@ -115,7 +121,7 @@ fn hostile_names_are_refused_everywhere_and_nothing_is_written() {
         assert_refused(
             "repository",
             bad,
-            b.create_repository(bad, &location, false, none()),
+            b.create_repository(bad, &location, false, other.properties.clone()),
         );
         assert_refused("repository", bad, b.list_snapshots(bad).map_err(refusal));
         // BACKUP.
@@ -198,13 +204,23 @@ fn hostile_names_are_refused_everywhere_and_nothing_is_written() {
         engine.snapshot().databases.keys().collect::<Vec<_>>(),
         vec!["shop"]
     );
-    assert_eq!(files_under(&repo), repo_files);
+    assert_eq!(repo_files(&b, "repo"), objects);
     let mut beside: Vec<String> = std::fs::read_dir(sandbox.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     beside.sort();
-    assert_eq!(beside, ["data", "repo"]);
+    assert_eq!(beside, ["data"]);
+    // The S3 location the refused repositories named holds nothing (no marker).
+    if kind == Kind::S3 {
+        let err = b
+            .create_repository("probe", &location, true, other.properties.clone())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("is not a shale repository"),
+            "{err}"
+        );
+    }
 }
 
 /// Passes errors through (for calls returning something not `Debug`-friendly to compare).
@@ -214,35 +230,36 @@ fn refusal(e: BackupError) -> BackupError {
 
 /// Rewrites `meta.json` with `edit` and re-seals the info file over it (size, BLAKE3, checksum),
 /// as a hostile repository would: only the content is wrong, never the checksums.
-fn forge_meta(repo: &Path, snapshot: &str, edit: impl FnOnce(&mut serde_json::Value)) {
-    let dir = repo.join("snapshots").join(snapshot);
-    let meta_path = dir.join("meta.json");
+fn forge_meta(store: &dyn RepoStore, snapshot: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let meta_key = format!("snapshots/{snapshot}/meta.json");
     let mut meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        serde_json::from_slice(&store.read(&meta_key).unwrap()).unwrap();
     edit(&mut meta);
     let bytes = serde_json::to_vec_pretty(&meta).unwrap();
-    std::fs::write(&meta_path, &bytes).unwrap();
-    forge_info(&dir, |info| {
+    store.put(&meta_key, &bytes).unwrap();
+    forge_info(store, snapshot, |info| {
         info.meta_size = bytes.len() as u64;
         info.meta_blake3 = blake3::hash(&bytes).to_hex().to_string();
     });
 }
 
-fn forge_info(dir: &Path, edit: impl FnOnce(&mut shale_backup::format::SnapshotInfo)) {
-    let info_path = std::fs::read_dir(dir)
+fn forge_info(
+    store: &dyn RepoStore,
+    snapshot: &str,
+    edit: impl FnOnce(&mut shale_backup::format::SnapshotInfo),
+) {
+    let prefix = format!("snapshots/{snapshot}/");
+    let info_key = store
+        .list(&prefix)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("__info_")
-        })
+        .into_iter()
+        .map(|e| e.key)
+        .find(|k| k[prefix.len()..].starts_with("__info_"))
         .unwrap();
     let mut info: shale_backup::format::SnapshotInfo =
-        serde_json::from_slice(&std::fs::read(&info_path).unwrap()).unwrap();
+        serde_json::from_slice(&store.read(&info_key).unwrap()).unwrap();
     edit(&mut info);
-    std::fs::write(&info_path, info.encode().unwrap()).unwrap();
+    store.put(&info_key, &info.encode().unwrap()).unwrap();
 }
 
 /// A data file reference of the forged meta.
@@ -250,8 +267,8 @@ fn first_file(meta: &mut serde_json::Value) -> &mut serde_json::Value {
     &mut meta["tables"][0]["partitions"][0]["tablets"][0]["rowsets"][0]["files"][0]
 }
 
-#[test]
-fn repository_metadata_pointing_outside_is_refused_before_anything_is_read() {
+crate::both!(repository_metadata_pointing_outside_is_refused_before_anything_is_read);
+fn repository_metadata_pointing_outside_is_refused_before_anything_is_read(kind: Kind) {
     type Forgery = Box<dyn Fn(&mut serde_json::Value)>;
     let sandbox = tempfile::tempdir().unwrap();
     // Bait: a valid data file outside the repository, at the paths the forgeries point to.
@@ -301,18 +318,31 @@ fn repository_metadata_pointing_outside_is_refused_before_anything_is_read() {
     ];
     for (what, forge) in forgeries {
         let data = tempfile::tempdir().unwrap();
-        let repo = sandbox
-            .path()
-            .join(format!("repo-{}", what.replace(' ', "-")));
+        let repo = match kind {
+            Kind::Fs => TestRepo::fs_at(
+                &sandbox
+                    .path()
+                    .join(format!("repo-{}", what.replace(' ', "-"))),
+            ),
+            Kind::S3 => TestRepo::new(Kind::S3),
+        };
         let engine = engine_with_data(data.path());
         let b = open(&engine);
-        repo_at(&b, "repo", &repo);
+        repo.create(&b, "repo");
         backup_ok(&b, "shop", "snap", "repo", vec![]);
-        forge_meta(&repo, "snap", |m| {
-            // The bait has the content of the real file the forgery redirects.
+        let store = b.repository_store("repo").unwrap();
+        forge_meta(&*store, "snap", |m| {
+            // The bait has the content of the real file the forgery redirects (on S3 no key
+            // outside the prefix is reachable, so a wrong read would fail as not found).
             let path = first_file(m)["path"].as_str().unwrap().to_string();
             let hash = first_file(m)["hash"].as_str().unwrap().to_string();
-            std::fs::copy(repo.join(&path), outside.join(format!("{hash}.parquet"))).unwrap();
+            if kind == Kind::Fs {
+                std::fs::write(
+                    outside.join(format!("{hash}.parquet")),
+                    store.read(&path).unwrap(),
+                )
+                .unwrap();
+            }
             forge(m);
         });
         let seq = engine.snapshot().seq;
@@ -332,16 +362,17 @@ fn repository_metadata_pointing_outside_is_refused_before_anything_is_read() {
     }
 }
 
-#[test]
-fn an_info_file_naming_another_snapshot_or_an_escaping_one_is_refused() {
+crate::both!(an_info_file_naming_another_snapshot_or_an_escaping_one_is_refused);
+fn an_info_file_naming_another_snapshot_or_an_escaping_one_is_refused(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     backup_ok(&b, "shop", "snap", "repo", vec![]);
+    let store = b.repository_store("repo").unwrap();
     for forged in ["../snap", "/snap", "other"] {
-        forge_info(&repo.path().join("snapshots/snap"), |info| {
+        forge_info(&*store, "snap", |info| {
             info.snapshot = forged.into();
         });
         let listed = b.list_snapshots("repo").unwrap();

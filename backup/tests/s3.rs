@@ -1,5 +1,6 @@
 //! S3 repositories against the loopback moto server: StarRocks' properties, secrets never
-//! shown, errors at CREATE REPOSITORY, ErrMsg, conditional create, multipart uploads and their
+//! shown, errors at CREATE REPOSITORY (wrong keys against a second moto server that checks
+//! signatures and IAM policies), ErrMsg, conditional create, multipart uploads and their
 //! abort, incremental backups uploading nothing unchanged, and network faults injected by a
 //! proxy between shale and moto (retried with backoff a bounded number of times, then the job
 //! is CANCELLED naming the object).
@@ -168,6 +169,194 @@ fn wrong_credentials_fail_at_create_and_secrets_are_never_shown() {
     let status = b.job(id).unwrap().status;
     assert_no_secret(&status);
     assert!(status.contains("/data/"), "{status}");
+}
+
+/// Against a moto server that checks SigV4 signatures and IAM policies (its own instance, so
+/// the other tests keep the quick server that accepts any key).
+#[test]
+fn a_server_checking_signatures_accepts_the_right_key_end_to_end_and_refuses_wrong_ones() {
+    if let Ok(endpoint) = std::env::var("SHALE_SDK_DEFAULT_CHILD") {
+        sdk_default_child(&endpoint);
+        return;
+    }
+    let (moto, key) = s3::Moto::start_with_auth();
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = Backups::open_with(engine.clone(), quick_retries(1)).unwrap();
+    let mut right = s3::s3_properties(&moto.endpoint());
+    right.insert("aws.s3.access_key".into(), key.access_key.clone());
+    right.insert("aws.s3.secret_key".into(), key.secret_key.clone());
+    let location = s3::fresh_location();
+
+    // A wrong secret for a real key: the signature does not match, at CREATE REPOSITORY.
+    let wrong_secret = "wr0ng-Sh4le-s3cret-n3ver-pr1nted";
+    let mut props = right.clone();
+    props.insert("aws.s3.secret_key".into(), wrong_secret.into());
+    let err = b
+        .create_repository("r", &location, false, props)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("Failed to create repository: "), "{text}");
+    assert!(text.contains("SignatureDoesNotMatch"), "unclear: {text}");
+    assert!(text.contains("403"), "unclear: {text}");
+    for text in [text, format!("{err:?}")] {
+        assert!(!text.contains(wrong_secret), "secret key in {text:?}");
+        assert!(!text.contains(&key.secret_key), "secret key in {text:?}");
+    }
+    // A key the server does not know.
+    let mut props = right.clone();
+    props.insert("aws.s3.access_key".into(), "AKIANOSUCHKEY0000000".into());
+    let err = b
+        .create_repository("r", &location, false, props)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("Failed to create repository: "), "{text}");
+    assert!(text.contains("InvalidAccessKeyId"), "unclear: {text}");
+    assert!(!text.contains(&key.secret_key), "secret key in {text:?}");
+    assert!(b.repositories().is_empty());
+    assert!(
+        !format!("{:?}", b.repositories()).contains(&key.secret_key),
+        "nothing of a refused repository is kept"
+    );
+
+    // The right key: every request of a backup, a listing, a restore and a deep VERIFY is
+    // signed correctly.
+    b.create_repository("r", &location, false, right).unwrap();
+    assert_eq!(b.repositories()[0].err_msg, None);
+    let source = engine.snapshot();
+    backup_ok(&b, "shop", "snap", "r", vec![]);
+    assert_eq!(b.list_snapshots("r").unwrap()[0].status, "OK");
+    restore_ok(&b, "copy", "snap", "r", vec![]);
+    let now = engine.snapshot();
+    for t in ["sales", "items"] {
+        let want = rows(&engine, &source, "shop", t);
+        assert!(!want.is_empty());
+        assert_eq!(rows(&engine, &now, "copy", t), want, "table {t}");
+    }
+    let report = b.verify("r", "snap", None, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let shown = format!("{:?}", b.repositories());
+    assert!(!shown.contains(&key.secret_key), "{shown}");
+
+    // aws.s3.use_aws_sdk_default_behavior: no key in the properties, the AWS_* environment's
+    // instead (a child process of this test, so that no other test sees the variables).
+    let run_child = |secret: &str| {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_server_checking_signatures_accepts_the_right_key_end_to_end_and_refuses_wrong_ones",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SHALE_SDK_DEFAULT_CHILD", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", &key.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The harness prints the test's name on the same line.
+        stdout
+            .split_once("sdk-default: ")
+            .and_then(|(_, rest)| rest.lines().next())
+            .unwrap_or_else(|| panic!("no outcome from the child: {stdout}"))
+            .to_string()
+    };
+    assert_eq!(run_child(&key.secret_key), "ok");
+    let outcome = run_child(wrong_secret);
+    assert!(
+        outcome.starts_with("Failed to create repository: "),
+        "{outcome}"
+    );
+    assert!(outcome.contains("SignatureDoesNotMatch"), "{outcome}");
+    assert!(!outcome.contains(wrong_secret), "secret key in {outcome:?}");
+}
+
+/// Child of the test above: CREATE REPOSITORY with the SDK's default credentials and a backup;
+/// prints `sdk-default: ok` or `sdk-default: <error>`.
+fn sdk_default_child(endpoint: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = Backups::open_with(engine.clone(), quick_retries(1)).unwrap();
+    let props = props(&[
+        ("aws.s3.use_aws_sdk_default_behavior", "true"),
+        ("aws.s3.endpoint", endpoint),
+        ("aws.s3.region", "us-east-1"),
+        ("aws.s3.enable_path_style_access", "true"),
+    ]);
+    match b.create_repository("r", &s3::fresh_location(), false, props) {
+        Ok(_) => {
+            backup_ok(&b, "shop", "snap", "r", vec![]);
+            assert_eq!(b.list_snapshots("r").unwrap()[0].status, "OK");
+            println!("sdk-default: ok");
+        }
+        Err(e) => println!("sdk-default: {}", e.to_string().replace('\n', " ")),
+    }
+}
+
+#[test]
+fn credential_properties_are_checked_before_any_request() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    let endpoint = s3::moto().endpoint();
+    let keys = s3::s3_properties(&endpoint);
+    let no_keys = props(&[
+        ("aws.s3.endpoint", &endpoint),
+        ("aws.s3.enable_path_style_access", "true"),
+    ]);
+    let with = |base: &std::collections::BTreeMap<String, String>, extra: &[(&str, &str)]| {
+        let mut p = base.clone();
+        p.extend(props(extra));
+        p
+    };
+    let cases = [
+        (
+            no_keys.clone(),
+            "aws.s3.access_key and aws.s3.secret_key are required",
+        ),
+        (
+            with(&no_keys, &[("aws.s3.use_instance_profile", "maybe")]),
+            "aws.s3.use_instance_profile must be true or false",
+        ),
+        (
+            with(
+                &no_keys,
+                &[
+                    ("aws.s3.use_instance_profile", "true"),
+                    ("aws.s3.use_aws_sdk_default_behavior", "true"),
+                ],
+            ),
+            "set only one of",
+        ),
+        (
+            with(&keys, &[("aws.s3.use_instance_profile", "true")]),
+            "cannot be combined with aws.s3.use_instance_profile = true",
+        ),
+        (
+            with(&keys, &[("aws.s3.use_aws_sdk_default_behavior", "TRUE")]),
+            "cannot be combined with aws.s3.use_aws_sdk_default_behavior = true",
+        ),
+        (
+            with(&no_keys, &[("aws.s3.use_instance_profile", "false")]),
+            "are required",
+        ),
+    ];
+    for (props, says) in cases {
+        let err = b
+            .create_repository("r", &s3::fresh_location(), false, props.clone())
+            .unwrap_err();
+        assert!(
+            matches!(err, BackupError::InvalidLocation { .. }),
+            "{props:?}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(says), "{props:?}: {text}");
+        assert_no_secret(&text);
+    }
+    assert!(b.repositories().is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! # Fault model
 //! [`FaultyStorage`] wraps the real file system and fails one chosen operation (counted across
-//! every mutating call: create, write, sync, rename, remove, directory sync, truncate) with
+//! every mutating call: create, write, sync, rename, link, remove, directory sync, truncate) with
 //! ENOSPC, EIO, a short write, an fsync failure or a rename failure. It does not model lost
 //! writes of un-fsynced data at a power cut; crash tests kill a child process instead, which
 //! leaves exactly what the kernel had accepted.
@@ -56,6 +56,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn open_read(&self, path: &Path) -> Result<Box<dyn Read + Send>>;
     /// Atomically renames `from` to `to`, replacing `to`.
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Gives the file `from` the second name `to` only if nothing is named `to` (`link(2)`,
+    /// atomic across processes): `Ok(false)` if `to` exists, and nothing changed. `from` keeps
+    /// its name. Fails on a file system without hard links.
+    fn link_if_absent(&self, from: &Path, to: &Path) -> Result<bool>;
     /// Removes a file; a missing file is not an error.
     fn remove_file(&self, path: &Path) -> Result<()>;
     /// Removes a directory tree; a missing directory is not an error.
@@ -152,6 +156,14 @@ impl Storage for StdStorage {
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
+    }
+
+    fn link_if_absent(&self, from: &Path, to: &Path) -> Result<bool> {
+        match fs::hard_link(from, to) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Error::io("link", to, e)),
+        }
     }
 
     fn remove_file(&self, path: &Path) -> Result<()> {
@@ -254,6 +266,8 @@ pub enum OpKind {
     Sync,
     /// rename.
     Rename,
+    /// link_if_absent.
+    Link,
     /// remove_file / remove_dir_all.
     Remove,
     /// fsync of a directory.
@@ -402,6 +416,11 @@ impl Storage for FaultyStorage {
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         self.check(OpKind::Rename, "rename", from)?;
         self.inner.rename(from, to)
+    }
+
+    fn link_if_absent(&self, from: &Path, to: &Path) -> Result<bool> {
+        self.check(OpKind::Link, "link", to)?;
+        self.inner.link_if_absent(from, to)
     }
 
     fn remove_file(&self, path: &Path) -> Result<()> {

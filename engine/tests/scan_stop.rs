@@ -44,6 +44,9 @@ impl Storage for CountingStorage {
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         self.inner.rename(from, to)
     }
+    fn link_if_absent(&self, from: &Path, to: &Path) -> Result<bool> {
+        self.inner.link_if_absent(from, to)
+    }
     fn remove_file(&self, path: &Path) -> Result<()> {
         self.inner.remove_file(path)
     }

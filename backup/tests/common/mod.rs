@@ -272,6 +272,16 @@ impl TestRepo {
         }
     }
 
+    /// A filesystem repository at `dir` (created by CREATE REPOSITORY if missing).
+    pub fn fs_at(dir: &Path) -> TestRepo {
+        TestRepo {
+            kind: Kind::Fs,
+            location: format!("file://{}", dir.display()),
+            properties: BTreeMap::new(),
+            _dir: None,
+        }
+    }
+
     /// An S3 repository reached through `endpoint` (a proxy in front of moto).
     pub fn s3_via(endpoint: &str) -> TestRepo {
         TestRepo {
