@@ -525,6 +525,8 @@ pub(crate) fn writer_properties(
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::Page)
+        // Exact chunk min/max: the manifest's statistics of these columns are read from them.
+        .set_statistics_truncate_length(None)
         .set_data_page_row_count_limit(PAGE_ROWS_MAX)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by("shale".to_string());
@@ -581,7 +583,14 @@ impl SegmentWriter {
             writer,
             path,
             relative,
-            stats: vec![StatsAccumulator::default(); schema.columns().len()],
+            stats: schema
+                .columns()
+                .iter()
+                .map(|c| StatsAccumulator {
+                    from_parquet: parquet_has_exact_stats(&c.column_type.arrow_type()),
+                    ..StatsAccumulator::default()
+                })
+                .collect(),
             row_count: 0,
         })
     }
@@ -635,8 +644,14 @@ impl SegmentWriter {
         mut self,
         schema: &TableSchema,
     ) -> Result<(SegmentMeta, Box<dyn WritableFile>)> {
-        if let Err(e) = self.writer.finish() {
-            return Err(self.fail(e));
+        let metadata = match self.writer.finish() {
+            Ok(m) => m,
+            Err(e) => return Err(self.fail(e)),
+        };
+        for (i, acc) in self.stats.iter_mut().enumerate() {
+            if acc.from_parquet {
+                acc.fold_parquet(&metadata, i);
+            }
         }
         let path = self.path.clone();
         let sink = self.writer.inner_mut();
@@ -680,11 +695,87 @@ struct StatsAccumulator {
     null_count: u64,
     /// Set once a batch had values without a usable order (NaN): no min/max is kept then.
     unordered: bool,
+    /// Min and max are taken from the Parquet writer's chunk statistics when the segment is
+    /// finished, not computed a second time from every batch.
+    from_parquet: bool,
+}
+
+/// Whether Parquet's chunk statistics of a column of this type are its exact min and max in our
+/// order: integers and dates stored as INT32/INT64 (signed order) and strings (byte order, the
+/// order of Rust's `str`; the writer does not truncate them). Floats (NaN), decimals and
+/// booleans keep their own accumulator.
+fn parquet_has_exact_stats(arrow_type: &DataType) -> bool {
+    matches!(
+        arrow_type,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Date32
+            | DataType::Timestamp(TimeUnit::Microsecond, _)
+            | DataType::Utf8
+    )
 }
 
 impl StatsAccumulator {
+    /// Min and max of column `column` over every row group of a finished segment. A statistic
+    /// that is missing or inexact leaves the bound unknown (`None`), which prunes nothing.
+    fn fold_parquet(&mut self, metadata: &ParquetMetaData, column: usize) {
+        let mut min: Option<Value> = None;
+        let mut max: Option<Value> = None;
+        for row_group in metadata.row_groups() {
+            if row_group.num_rows() == 0 {
+                continue;
+            }
+            let Some(chunk) = row_group.columns().get(column) else {
+                return self.unknown();
+            };
+            let (lo, hi) = match chunk.statistics() {
+                // A row group of NULLs only has no min/max and changes nothing.
+                Some(s) if s.null_count_opt() == Some(row_group.num_rows() as u64) => continue,
+                Some(Statistics::Int32(s)) if s.min_is_exact() && s.max_is_exact() => (
+                    s.min_opt().map(|v| Value::Int((*v).into())),
+                    s.max_opt().map(|v| Value::Int((*v).into())),
+                ),
+                Some(Statistics::Int64(s)) if s.min_is_exact() && s.max_is_exact() => (
+                    s.min_opt().map(|v| Value::Int((*v).into())),
+                    s.max_opt().map(|v| Value::Int((*v).into())),
+                ),
+                Some(Statistics::ByteArray(s)) if s.min_is_exact() && s.max_is_exact() => {
+                    let text = |v: &parquet::data_type::ByteArray| {
+                        std::str::from_utf8(v.data())
+                            .ok()
+                            .map(|t| Value::Str(t.to_string()))
+                    };
+                    (s.min_opt().and_then(text), s.max_opt().and_then(text))
+                }
+                _ => return self.unknown(),
+            };
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                return self.unknown();
+            };
+            if min.as_ref().is_none_or(|m| lo < *m) {
+                min = Some(lo);
+            }
+            if max.as_ref().is_none_or(|m| hi > *m) {
+                max = Some(hi);
+            }
+        }
+        self.min = min;
+        self.max = max;
+    }
+
+    /// No usable min/max.
+    fn unknown(&mut self) {
+        self.min = None;
+        self.max = None;
+    }
+
     fn update(&mut self, array: &dyn Array) {
         self.null_count += array.null_count() as u64;
+        if self.from_parquet {
+            return;
+        }
         let Some((min, max)) = min_max(array) else {
             self.unordered = true;
             self.min = None;
@@ -759,6 +850,8 @@ fn min_max(array: &dyn Array) -> Option<(Option<Value>, Option<Value>)> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use arrow::array::{Float64Array, Int32Array, Int64Array, StringArray};
 
@@ -779,5 +872,83 @@ mod tests {
         assert_eq!(ColumnEncoding::choose(&empty), ColumnEncoding::Delta);
         let nulls = StringArray::from(vec![None::<&str>; 10]);
         assert_eq!(ColumnEncoding::choose(&nulls), ColumnEncoding::Plain);
+    }
+
+    #[test]
+    fn statistics_taken_from_parquet_equal_the_ones_computed_from_the_rows() {
+        use crate::storage::StdStorage;
+        use crate::types::{Column, ColumnType};
+        use arrow::array::{Date32Array, Int8Array, TimestampMicrosecondArray};
+        let schema = TableSchema::new(vec![
+            Column::new("i8", ColumnType::TinyInt),
+            Column::new("i64", ColumnType::BigInt),
+            Column::new("d", ColumnType::Date),
+            Column::new("ts", ColumnType::Datetime),
+            Column::new("s", ColumnType::String),
+        ])
+        .unwrap();
+        let long = "é".repeat(100); // longer than Parquet's default 64-byte truncation
+        let batch = |i8s: Vec<Option<i8>>, i64s: Vec<Option<i64>>, ss: Vec<Option<&str>>| {
+            let days: Vec<Option<i32>> = i64s.iter().map(|v| v.map(|v| v as i32)).collect();
+            RecordBatch::try_new(
+                schema.arrow_schema().clone(),
+                vec![
+                    Arc::new(Int8Array::from(i8s)),
+                    Arc::new(Int64Array::from(i64s.clone())),
+                    Arc::new(Date32Array::from(days)),
+                    Arc::new(TimestampMicrosecondArray::from(i64s)),
+                    Arc::new(StringArray::from(ss)),
+                ],
+            )
+            .unwrap()
+        };
+        let batches = [
+            batch(
+                vec![Some(-128), None, Some(5)],
+                vec![Some(-7), Some(i64::MAX), None],
+                vec![Some("b"), None, Some(&long)],
+            ),
+            // A row group of NULLs only.
+            batch(vec![None; 2], vec![None; 2], vec![None; 2]),
+            batch(
+                vec![Some(127), Some(0)],
+                vec![Some(i64::MIN), Some(3)],
+                vec![Some(""), Some("zz")],
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SegmentWriter::create(
+            &StdStorage,
+            dir.path(),
+            "s.parquet".into(),
+            &schema,
+            &batches[0],
+        )
+        .unwrap();
+        let mut reference: Vec<StatsAccumulator> =
+            vec![StatsAccumulator::default(); schema.columns().len()];
+        assert!(writer.stats.iter().all(|a| a.from_parquet));
+        for b in &batches {
+            writer.write(b).unwrap();
+            writer.end_row_group().unwrap();
+            for (acc, column) in reference.iter_mut().zip(b.columns()) {
+                acc.update(column.as_ref());
+            }
+        }
+        let (meta, _file) = writer.finish_unsynced(&schema).unwrap();
+        let expected: Vec<ColumnStats> = reference
+            .iter()
+            .zip(schema.columns())
+            .map(|(acc, c)| ColumnStats {
+                min: acc.min.as_ref().map(|v| v.to_literal(&c.column_type)),
+                max: acc.max.as_ref().map(|v| v.to_literal(&c.column_type)),
+                null_count: acc.null_count,
+            })
+            .collect();
+        assert_eq!(meta.stats, expected);
+        // Byte order: "é" (0xC3..) sorts after "zz", in full (not truncated to 64 bytes).
+        assert_eq!(meta.stats[4].max.as_deref(), Some(long.as_str()));
+        assert_eq!(meta.stats[0].min.as_deref(), Some("-128"));
+        assert_eq!(meta.stats[1].null_count, 3);
     }
 }
