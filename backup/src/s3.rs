@@ -280,6 +280,16 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// [`WriteGroup`] of S3: a completed PUT or multipart upload is durable, nothing to wait for.
+#[derive(Debug)]
+struct S3WriteGroup;
+
+impl WriteGroup for S3WriteGroup {
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
 impl RepoStore for S3Store {
     fn display(&self, key: &str) -> PathBuf {
         PathBuf::from(self.url(key))
@@ -358,6 +368,10 @@ impl RepoStore for S3Store {
         };
         self.run(key, self.store.put_opts(&path, payload, options))
             .map(|_| ())
+    }
+
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup>> {
+        Ok(Box::new(S3WriteGroup))
     }
 
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {

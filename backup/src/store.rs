@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shale_engine::{Storage, WritableFile};
+use shale_engine::{FileSystemSync, Storage, WritableFile};
 
 use crate::error::{BackupError, Result};
 
@@ -53,7 +53,11 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// Creates a small object only if absent: [`BackupError::ObjectExists`] otherwise.
     fn put_once(&self, key: &str, bytes: &[u8]) -> Result<()>;
-    /// A streaming upload of `key`, visible (complete) only after [`ObjectWriter::finish`].
+    /// Starts a group of uploads: call it before their first [`RepoStore::create`], and
+    /// [`WriteGroup::sync`] once after their last [`ObjectWriter::finish`].
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup>>;
+    /// A streaming upload of `key`, visible (complete) only after [`ObjectWriter::finish`], and
+    /// durable once the [`WriteGroup`] it was made in is synced.
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
     /// Every object under `prefix` (a key prefix ending in `/`, or empty), recursively.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>>;
@@ -68,6 +72,14 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     /// The last connectivity error (`"<time>: <error>"`) for SHOW REPOSITORIES' `ErrMsg`,
     /// `None` while the location is reachable.
     fn last_error(&self) -> Option<String>;
+}
+
+/// Uploads made durable together: on a directory, one file-system sync covers the names (and
+/// new directories) of every file the group renamed into place, where an fsync per directory
+/// pays one device flush each; on S3 a completed upload is already durable.
+pub trait WriteGroup: Send + Sync + fmt::Debug {
+    /// Makes every upload finished since [`RepoStore::begin_writes`] durable.
+    fn sync(&self) -> Result<()>;
 }
 
 /// A streaming upload. Dropping it without [`ObjectWriter::finish`] aborts it.
@@ -201,6 +213,12 @@ impl RepoStore for FsStore {
         self.put(key, bytes)
     }
 
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup>> {
+        Ok(Box::new(FsWriteGroup(
+            self.storage.open_sync_fs(&self.root)?,
+        )))
+    }
+
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
         let target = self.path(key);
         let parent = parent_of(&target)?.to_path_buf();
@@ -220,7 +238,6 @@ impl RepoStore for FsStore {
             file: Some(file),
             tmp,
             target,
-            parent,
         }))
     }
 
@@ -254,6 +271,10 @@ impl RepoStore for FsStore {
 
     fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let path = self.path(prefix);
+        if self.storage.file_len(&path)?.is_none() {
+            // Nothing to remove, nothing to make durable (a new snapshot's folder, every backup).
+            return Ok(());
+        }
         self.storage.remove_dir_all(&path)?;
         let parent = parent_of(&path)?;
         if self.storage.list_dir(parent).is_ok_and(|_| parent.is_dir()) {
@@ -276,12 +297,24 @@ impl RepoStore for FsStore {
     }
 }
 
+/// [`WriteGroup`] of a directory: one syncfs on the repository's file system.
+#[derive(Debug)]
+struct FsWriteGroup(Box<dyn FileSystemSync>);
+
+impl WriteGroup for FsWriteGroup {
+    fn sync(&self) -> Result<()> {
+        Ok(self.0.sync()?)
+    }
+}
+
+/// Writes a temporary file; `finish` fsyncs its content and renames it into place. The rename
+/// (and any new directory) becomes durable with the group's sync, not with a directory fsync per
+/// file: until then a crash may lose the name, never expose incomplete content under it.
 struct FsWriter {
     storage: Arc<dyn Storage>,
     file: Option<Box<dyn WritableFile>>,
     tmp: PathBuf,
     target: PathBuf,
-    parent: PathBuf,
 }
 
 impl ObjectWriter for FsWriter {
@@ -301,7 +334,6 @@ impl ObjectWriter for FsWriter {
             file.sync()?;
             drop(file);
             self.storage.rename(&self.tmp, &self.target)?;
-            self.storage.sync_dir(&self.parent)?;
             Ok(())
         })();
         if result.is_err() {
