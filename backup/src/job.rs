@@ -4,8 +4,8 @@
 //! record is written to `jobs.json` after every state change; FINISHED and CANCELLED are final.
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -196,6 +196,9 @@ pub(crate) struct Job {
     pub bytes_done: AtomicU64,
     pub bytes_total: AtomicU64,
     pub bytes_written: AtomicU64,
+    /// Notified (with `record` locked) when the job reaches a final state, so a waiter wakes at
+    /// once instead of at its next poll.
+    pub ended: Condvar,
 }
 
 impl Job {
@@ -210,6 +213,7 @@ impl Job {
             cancel: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             deadline,
+            ended: Condvar::new(),
         }
     }
 
