@@ -307,6 +307,7 @@ pub(crate) fn run(ctx: &JobCtx, plan: BackupPlan) -> Result<()> {
 fn upload_one(
     ctx: &JobCtx,
     store: &dyn RepoStore,
+    writes: &dyn crate::store::WriteGroup,
     u: &Upload,
     stopped: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
@@ -318,7 +319,7 @@ fn upload_one(
         return ctx.check();
     }
     let check = || stopped().and_then(|()| ctx.check());
-    let mut out = store.create(key)?;
+    let mut out = writes.create(key)?;
     let copied = (|| -> Result<()> {
         let mut reader = ctx.inner.engine.storage().open_read(&u.source)?;
         let mut sink = |d: &[u8]| out.write_all(d, &check);
@@ -371,7 +372,7 @@ fn upload(
     let writes = store.begin_writes()?;
     let list: Vec<&Upload> = uploads.values().collect();
     repository::parallel_each(store.parallelism(), &list, |u, stopped| {
-        upload_one(ctx, &**store, u, stopped)
+        upload_one(ctx, &**store, &*writes, u, stopped)
     })?;
     // Every file meta.json names is durable before meta.json and the info file are written:
     // those copied now, and those found present, which an earlier job may have renamed into

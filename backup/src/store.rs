@@ -18,8 +18,8 @@ use std::fmt;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,12 +53,9 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// Creates a small object only if absent: [`BackupError::ObjectExists`] otherwise.
     fn put_once(&self, key: &str, bytes: &[u8]) -> Result<()>;
-    /// Starts a group of uploads: call it before their first [`RepoStore::create`], and
-    /// [`WriteGroup::sync`] once after their last [`ObjectWriter::finish`].
-    fn begin_writes(&self) -> Result<Box<dyn WriteGroup>>;
-    /// A streaming upload of `key`, visible (complete) only after [`ObjectWriter::finish`], and
-    /// durable once the [`WriteGroup`] it was made in is synced.
-    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
+    /// Starts a group of uploads ([`WriteGroup::create`]), made visible and durable by
+    /// [`WriteGroup::sync`].
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup + '_>>;
     /// Every object under `prefix` (a key prefix ending in `/`, or empty), recursively.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>>;
     /// The names of the "directories" directly under `prefix` (ending in `/`, or empty).
@@ -74,11 +71,18 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     fn last_error(&self) -> Option<String>;
 }
 
-/// Uploads made durable together: on a directory, one file-system sync covers the names (and
-/// new directories) of every file the group renamed into place, where an fsync per directory
-/// pays one device flush each; on S3 a completed upload is already durable.
+/// Uploads made visible and durable together. On a directory each upload is a temporary file;
+/// `sync` makes all their bytes durable with one file-system sync, renames them into place, and
+/// makes the names (and new directories) durable with a second one: two device flushes for the
+/// whole group, as `cp -r` + `sync` pays one, where an fsync per file and per directory paid
+/// two per file. On S3 an upload is visible and durable when its PUT or multipart upload
+/// completes ([`ObjectWriter::finish`]); `sync` has nothing to do.
 pub trait WriteGroup: Send + Sync + fmt::Debug {
-    /// Makes every upload finished since [`RepoStore::begin_writes`] durable.
+    /// A streaming upload of `key`; complete after [`ObjectWriter::finish`], visible and durable
+    /// (on a directory) only after [`WriteGroup::sync`].
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
+    /// Makes every upload finished in this group visible (complete) and durable. Uploads not
+    /// synced when the group is dropped are discarded.
     fn sync(&self) -> Result<()>;
 }
 
@@ -213,31 +217,11 @@ impl RepoStore for FsStore {
         self.put(key, bytes)
     }
 
-    fn begin_writes(&self) -> Result<Box<dyn WriteGroup>> {
-        Ok(Box::new(FsWriteGroup(
-            self.storage.open_sync_fs(&self.root)?,
-        )))
-    }
-
-    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
-        let target = self.path(key);
-        let parent = parent_of(&target)?.to_path_buf();
-        self.storage.create_dir_all(&parent)?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = parent.join(format!(
-            "{name}.tmp{}-{}",
-            std::process::id(),
-            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = self.storage.create(&tmp)?;
-        Ok(Box::new(FsWriter {
-            storage: self.storage.clone(),
-            file: Some(file),
-            tmp,
-            target,
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup + '_>> {
+        Ok(Box::new(FsWriteGroup {
+            store: self,
+            sync: self.storage.open_sync_fs(&self.root)?,
+            finished: Arc::new(Mutex::new(Vec::new())),
         }))
     }
 
@@ -297,24 +281,83 @@ impl RepoStore for FsStore {
     }
 }
 
-/// [`WriteGroup`] of a directory: one syncfs on the repository's file system.
+/// [`WriteGroup`] of a directory: temporary files, renamed into place between two syncfs of the
+/// repository's file system. The sync handle is opened before the first upload, so the syncs
+/// report every write-back error of the group's files.
 #[derive(Debug)]
-struct FsWriteGroup(Box<dyn FileSystemSync>);
+struct FsWriteGroup<'a> {
+    store: &'a FsStore,
+    sync: Box<dyn FileSystemSync>,
+    /// (temporary, final) paths of finished uploads not yet renamed.
+    finished: Arc<Mutex<Vec<(PathBuf, PathBuf)>>>,
+}
 
-impl WriteGroup for FsWriteGroup {
+impl WriteGroup for FsWriteGroup<'_> {
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        let target = self.store.path(key);
+        let parent = parent_of(&target)?.to_path_buf();
+        self.store.storage.create_dir_all(&parent)?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = parent.join(format!(
+            "{name}.tmp{}-{}",
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = self.store.storage.create(&tmp)?;
+        Ok(Box::new(FsWriter {
+            storage: self.store.storage.clone(),
+            file: Some(file),
+            tmp,
+            target,
+            finished: self.finished.clone(),
+        }))
+    }
+
     fn sync(&self) -> Result<()> {
-        Ok(self.0.sync()?)
+        // Bytes first: a name must never become durable before the bytes it names.
+        self.sync.sync()?;
+        let finished = std::mem::take(&mut *lock(&self.finished));
+        let mut renamed = 0;
+        let result = (|| -> Result<()> {
+            for (tmp, target) in &finished {
+                self.store.storage.rename(tmp, target)?;
+                renamed += 1;
+            }
+            // Then the names and new directories.
+            self.sync.sync()?;
+            Ok(())
+        })();
+        for (tmp, _) in &finished[renamed..] {
+            let _ = self.store.storage.remove_file(tmp);
+        }
+        result
     }
 }
 
-/// Writes a temporary file; `finish` fsyncs its content and renames it into place. The rename
-/// (and any new directory) becomes durable with the group's sync, not with a directory fsync per
-/// file: until then a crash may lose the name, never expose incomplete content under it.
+impl Drop for FsWriteGroup<'_> {
+    fn drop(&mut self) {
+        for (tmp, _) in lock(&self.finished).drain(..) {
+            let _ = self.store.storage.remove_file(&tmp);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes a temporary file; `finish` hands it to its group, which makes it durable and renames
+/// it into place on `sync`: until then it is invisible, and a crash leaves a temporary file
+/// (swept by DROP SNAPSHOT), never incomplete bytes under a data file's name.
 struct FsWriter {
     storage: Arc<dyn Storage>,
     file: Option<Box<dyn WritableFile>>,
     tmp: PathBuf,
     target: PathBuf,
+    finished: Arc<Mutex<Vec<(PathBuf, PathBuf)>>>,
 }
 
 impl ObjectWriter for FsWriter {
@@ -326,20 +369,11 @@ impl ObjectWriter for FsWriter {
     }
 
     fn finish(mut self: Box<Self>, _check: &dyn Fn() -> Result<()>) -> Result<()> {
-        let result = (|| -> Result<()> {
-            let mut file = self
-                .file
-                .take()
-                .ok_or_else(|| BackupError::corrupt(&self.tmp, "finished twice"))?;
-            file.sync()?;
-            drop(file);
-            self.storage.rename(&self.tmp, &self.target)?;
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = self.storage.remove_file(&self.tmp);
+        if self.file.take().is_none() {
+            return Err(BackupError::corrupt(&self.tmp, "finished twice"));
         }
-        result
+        lock(&self.finished).push((self.tmp.clone(), self.target.clone()));
+        Ok(())
     }
 
     fn abort(mut self: Box<Self>) {

@@ -502,7 +502,7 @@ fn only_sync_fs(context: &str, log: &[(OpKind, PathBuf)]) -> usize {
 }
 
 #[test]
-fn a_backup_syncs_its_data_files_once_before_meta_and_info_and_a_failed_sync_commits_nothing() {
+fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_commits_nothing() {
     let data = tempfile::tempdir().unwrap();
     let repos = tempfile::tempdir().unwrap();
     let storage = FaultyStorage::new();
@@ -512,69 +512,75 @@ fn a_backup_syncs_its_data_files_once_before_meta_and_info_and_a_failed_sync_com
     load_items(&engine, "shop", 5);
     let b = open_serial(&engine);
 
-    // The order in a clean run: every data file is fsynced and renamed into place, then the one
-    // file-system sync (which makes the renames and new directories durable), then meta.json
-    // and the info file.
+    // The order in a clean run: every data file written to a temporary name, then a
+    // file-system sync (their bytes), then every rename into place, then a second sync (the
+    // names and new directories), then meta.json and the info file.
     let root = repos.path().join("probe");
     repo_at(&b, "probe", &root);
     storage.arm(None);
     backup_ok(&b, "shop", "snap", "probe", vec![]);
     let log = storage.log();
-    let sync_at = only_sync_fs("backup", &log);
-    assert_eq!(log[sync_at].1.components().collect::<PathBuf>(), root);
-    let data_dir = root.join("data");
-    let data_renames: Vec<usize> = (0..log.len())
-        .filter(|&n| log[n].0 == OpKind::Rename && log[n].1.starts_with(&data_dir))
+    let syncs: Vec<usize> = (0..log.len())
+        .filter(|&n| log[n].0 == OpKind::SyncFs)
         .collect();
-    assert!(!data_renames.is_empty(), "{log:?}");
-    assert!(
-        data_renames.iter().all(|&n| n < sync_at),
-        "a data file renamed after the sync: {log:?}"
-    );
-    // Each data file's content is fsynced before its rename.
-    for &n in &data_renames {
-        assert!(
-            n > 0 && log[n - 1].0 == OpKind::Sync && log[n - 1].1 == log[n].1,
-            "data file renamed without an fsync of its content: {:?}",
-            &log[n.saturating_sub(1)..=n]
-        );
+    assert_eq!(syncs.len(), 2, "{log:?}");
+    for &n in &syncs {
+        assert_eq!(log[n].1.components().collect::<PathBuf>(), root);
     }
+    let data_dir = root.join("data");
+    let on_data = |kind: OpKind| -> Vec<usize> {
+        (0..log.len())
+            .filter(|&n| log[n].0 == kind && log[n].1.starts_with(&data_dir))
+            .collect()
+    };
+    let (writes, renames) = (on_data(OpKind::Write), on_data(OpKind::Rename));
+    assert!(!writes.is_empty() && !renames.is_empty(), "{log:?}");
+    assert!(writes.iter().all(|&n| n < syncs[0]), "{log:?}");
+    assert!(
+        renames.iter().all(|&n| syncs[0] < n && n < syncs[1]),
+        "{log:?}"
+    );
     let snapshot_dir = root.join("snapshots");
     let first_snapshot_write = (0..log.len())
         .find(|&n| log[n].1.starts_with(&snapshot_dir) && log[n].0 == OpKind::Create)
         .expect("meta.json is written");
     assert!(
-        sync_at < first_snapshot_write,
+        syncs[1] < first_snapshot_write,
         "meta.json written before the sync: {log:?}"
     );
 
-    // A failed sync (an fsync error, or a write-back error syncfs reports) cancels the job
-    // naming the operation, writes no meta.json and no info file, and the name stays free.
-    let name = "failing";
-    let failing_root = repos.path().join(name);
-    repo_at(&b, name, &failing_root);
-    storage.arm(Some((sync_at as u64, FaultKind::SyncFail)));
-    let id = b
-        .backup("shop", "snap", name, vec![], BTreeMap::new())
-        .unwrap();
-    assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
-    assert!(storage.fired());
-    storage.arm(None);
-    let status = b.job(id).unwrap().status;
-    assert!(
-        status.contains(&format!("sync file system {}", failing_root.display())),
-        "{status}"
-    );
-    assert!(b.list_snapshots(name).unwrap().is_empty());
-    assert!(
-        !files_under(&failing_root)
-            .iter()
-            .any(|f| f.starts_with("snapshots/")),
-        "{:?}",
-        files_under(&failing_root)
-    );
-    backup_ok(&b, "shop", "snap", name, vec![]);
-    assert!(b.verify(name, "snap", None, true).unwrap().is_ok());
+    // A failure of either sync (a write-back error syncfs reports) cancels the job naming the
+    // operation, writes no meta.json and no info file, leaves no data file under its final name
+    // that was not durable, and the name stays free.
+    for (i, &sync_at) in syncs.iter().enumerate() {
+        let name = format!("failing{i}");
+        let failing_root = repos.path().join(&name);
+        repo_at(&b, &name, &failing_root);
+        storage.arm(Some((sync_at as u64, FaultKind::SyncFail)));
+        let id = b
+            .backup("shop", "snap", &name, vec![], BTreeMap::new())
+            .unwrap();
+        assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled), "sync {i}");
+        assert!(storage.fired());
+        storage.arm(None);
+        let status = b.job(id).unwrap().status;
+        assert!(
+            status.contains(&format!("sync file system {}", failing_root.display())),
+            "{status}"
+        );
+        assert!(b.list_snapshots(&name).unwrap().is_empty());
+        let files = files_under(&failing_root);
+        assert!(
+            !files.iter().any(|f| f.starts_with("snapshots/")),
+            "{files:?}"
+        );
+        if i == 0 {
+            // Nothing was renamed into place, and the temporary files are gone.
+            assert!(!files.iter().any(|f| f.starts_with("data/")), "{files:?}");
+        }
+        backup_ok(&b, "shop", "snap", &name, vec![]);
+        assert!(b.verify(&name, "snap", None, true).unwrap().is_ok());
+    }
 }
 
 #[test]
