@@ -196,8 +196,11 @@ pub(crate) struct Job {
     pub bytes_done: AtomicU64,
     pub bytes_total: AtomicU64,
     pub bytes_written: AtomicU64,
-    /// Notified (with `record` locked) when the job reaches a final state, so a waiter wakes at
-    /// once instead of at its next poll.
+    /// Set (with `record` locked) once the job's final record has been persisted: a waiter
+    /// returns only then, so nothing of the job is still writing when it does.
+    pub settled: AtomicBool,
+    /// Notified (with `record` locked) when `settled` is set, so a waiter wakes at once instead
+    /// of at its next poll.
     pub ended: Condvar,
 }
 
@@ -209,6 +212,7 @@ impl Job {
             bytes_done: AtomicU64::new(record.bytes_done),
             bytes_total: AtomicU64::new(record.bytes_total),
             bytes_written: AtomicU64::new(record.bytes_written),
+            settled: AtomicBool::new(record.state.is_final()),
             record: Mutex::new(record),
             cancel: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),

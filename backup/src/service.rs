@@ -526,7 +526,8 @@ impl Backups {
         let mut record = job.lock();
         loop {
             let now = Instant::now();
-            if record.state.is_final() || now >= until {
+            let settled = record.state.is_final() && job.settled.load(Ordering::SeqCst);
+            if settled || now >= until {
                 return Some(record.state);
             }
             record = job
@@ -770,9 +771,13 @@ impl JobCtx {
                     r.state = JobState::Cancelled;
                 }
             }
-            self.job.ended.notify_all();
         }
         let _ = self.inner.persist();
+        {
+            let _record = self.job.lock();
+            self.job.settled.store(true, Ordering::SeqCst);
+            self.job.ended.notify_all();
+        }
         if let Some(hook) = &self.inner.options.state_hook {
             let state = self.job.lock().state;
             hook(self.id(), state);
