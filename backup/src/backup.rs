@@ -1,6 +1,7 @@
 //! The BACKUP job: checks at submission, then PENDING → SNAPSHOTING (pin one engine snapshot)
 //! → UPLOAD_SNAPSHOT (lock the repository, clear a partial folder) → UPLOADING (copy data files
-//! not yet in the repository, several at a time, verifying their hashes) → SAVE_META
+//! not yet in the repository, several at a time, checking size and CRC-32C; then one sync makes
+//! them all durable) → SAVE_META
 //! (`meta.json`, created only if absent: claims the name) → UPLOAD_INFO (the info file, created
 //! only if absent, which commits the snapshot) → FINISHED. The same on a directory and on S3.
 //!
@@ -306,6 +307,7 @@ pub(crate) fn run(ctx: &JobCtx, plan: BackupPlan) -> Result<()> {
 fn upload_one(
     ctx: &JobCtx,
     store: &dyn RepoStore,
+    writes: &dyn crate::store::WriteGroup,
     u: &Upload,
     stopped: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
@@ -317,7 +319,7 @@ fn upload_one(
         return ctx.check();
     }
     let check = || stopped().and_then(|()| ctx.check());
-    let mut out = store.create(key)?;
+    let mut out = writes.create(key)?;
     let copied = (|| -> Result<()> {
         let mut reader = ctx.inner.engine.storage().open_read(&u.source)?;
         let mut sink = |d: &[u8]| out.write_all(d, &check);
@@ -326,10 +328,12 @@ fn upload_one(
             Some(&mut sink),
             &u.source,
             ctx.inner.options.chunk_bytes,
+            repository::Hashing::CrcOnly,
             &check,
             &ctx.job.bytes_done,
         )?;
-        // The local file must be what the manifest says: a corrupt segment stops here.
+        // The local file must be what the manifest says (size, CRC-32C): a corrupt segment
+        // stops here, and the BLAKE3 the engine recorded is the content address.
         repository::check_copied(&u.source, &got, &u.file)
     })();
     match copied {
@@ -364,10 +368,16 @@ fn upload(
     store.delete_prefix(&prefix)?;
 
     ctx.enter(JobState::Uploading)?;
+    // Opened before the first upload, so its sync reports every write-back error since.
+    let writes = store.begin_writes()?;
     let list: Vec<&Upload> = uploads.values().collect();
     repository::parallel_each(store.parallelism(), &list, |u, stopped| {
-        upload_one(ctx, &**store, u, stopped)
+        upload_one(ctx, &**store, &*writes, u, stopped)
     })?;
+    // Every file meta.json names is durable before meta.json and the info file are written:
+    // those copied now, and those found present, which an earlier job may have renamed into
+    // place without reaching its own sync.
+    writes.sync()?;
     ctx.stamp(|r, now| r.transfer_finished_time_ms = Some(now));
 
     ctx.enter(JobState::SaveMeta)?;

@@ -4,8 +4,8 @@
 //! record is written to `jobs.json` after every state change; FINISHED and CANCELLED are final.
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -196,6 +196,12 @@ pub(crate) struct Job {
     pub bytes_done: AtomicU64,
     pub bytes_total: AtomicU64,
     pub bytes_written: AtomicU64,
+    /// Set (with `record` locked) once the job's final record has been persisted: a waiter
+    /// returns only then, so nothing of the job is still writing when it does.
+    pub settled: AtomicBool,
+    /// Notified (with `record` locked) when `settled` is set, so a waiter wakes at once instead
+    /// of at its next poll.
+    pub ended: Condvar,
 }
 
 impl Job {
@@ -206,10 +212,12 @@ impl Job {
             bytes_done: AtomicU64::new(record.bytes_done),
             bytes_total: AtomicU64::new(record.bytes_total),
             bytes_written: AtomicU64::new(record.bytes_written),
+            settled: AtomicBool::new(record.state.is_final()),
             record: Mutex::new(record),
             cancel: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             deadline,
+            ended: Condvar::new(),
         }
     }
 

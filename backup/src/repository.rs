@@ -4,9 +4,11 @@
 //! Invariants:
 //! - A snapshot is OK only if its info file exists, decodes, and `meta.json` has the size and
 //!   BLAKE3 the info file records.
-//! - A data file only becomes visible (FS: renamed from a temporary name; S3: PUT or multipart
-//!   completion) after its content hash was checked, so `data/.../<hash>.parquet` always holds
-//!   bytes hashing to `<hash>` unless damaged afterwards (which VERIFY reports).
+//! - A data file only becomes visible (FS: fdatasynced, then renamed from a temporary name; S3:
+//!   PUT or multipart completion) after its bytes were checked: against the engine's recorded
+//!   size and CRC-32C by BACKUP (the name is the BLAKE3 the engine recorded for those bytes), so
+//!   `data/.../<hash>.parquet` always holds bytes hashing to `<hash>` unless damaged afterwards
+//!   (which VERIFY and RESTORE, recomputing BLAKE3, report).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -481,19 +483,42 @@ pub(crate) fn details(loaded: &LoadedSnapshot) -> SnapshotDetails {
 /// Where [`copy_hashed`] writes each chunk.
 pub(crate) type Sink<'a> = &'a mut dyn FnMut(&[u8]) -> Result<()>;
 
-/// Streams `reader` into `writer` in chunks of `chunk` bytes, hashing as it goes; calls `check`
-/// before every chunk (cancel, deadline) and adds to `progress` after it. Returns the BLAKE3
-/// hex, CRC-32C and length of what was copied.
+/// What [`copy_hashed`] saw: length, CRC-32C and, if asked for, BLAKE3.
+#[derive(Debug)]
+pub(crate) struct Copied {
+    pub len: u64,
+    pub crc32c: u32,
+    /// Hex; `None` when the copy did not hash (see [`Hashing`]).
+    pub blake3: Option<String>,
+}
+
+/// Which checksums [`copy_hashed`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hashing {
+    /// CRC-32C and BLAKE3: for bytes read from a repository, which may be hostile (RESTORE,
+    /// VERIFY): BLAKE3 is what proves a file is the content its name and `meta.json` claim.
+    Blake3AndCrc,
+    /// CRC-32C only: for the engine's own segments (BACKUP), whose BLAKE3 the engine computed
+    /// when it wrote them. Damage at rest (the fault model for the data directory) changes the
+    /// CRC-32C with probability 1 - 2^-32 (and always for bursts up to 32 bits), so matching
+    /// bytes are the ones the recorded BLAKE3 was computed over; BLAKE3 would cost about ten
+    /// times the CPU of the hardware CRC.
+    CrcOnly,
+}
+
+/// Streams `reader` into `writer` in chunks of `chunk` bytes, checksumming as it goes; calls
+/// `check` before every chunk (cancel, deadline) and adds to `progress` after it.
 pub(crate) fn copy_hashed(
     reader: &mut dyn Read,
     mut writer: Option<Sink<'_>>,
     source: &Path,
     chunk: usize,
+    hashing: Hashing,
     check: &dyn Fn() -> Result<()>,
     progress: &AtomicU64,
-) -> Result<(String, u32, u64)> {
+) -> Result<Copied> {
     let mut buf = vec![0u8; chunk.max(4096)];
-    let mut hasher = blake3::Hasher::new();
+    let mut hasher = (hashing == Hashing::Blake3AndCrc).then(blake3::Hasher::new);
     let mut crc = 0u32;
     let mut len = 0u64;
     loop {
@@ -512,7 +537,9 @@ pub(crate) fn copy_hashed(
             break;
         }
         let data = &buf[..filled];
-        hasher.update(data);
+        if let Some(h) = hasher.as_mut() {
+            h.update(data);
+        }
         crc = crc32c::crc32c_append(crc, data);
         len += filled as u64;
         if let Some(w) = writer.as_mut() {
@@ -523,33 +550,35 @@ pub(crate) fn copy_hashed(
             break;
         }
     }
-    Ok((hasher.finalize().to_hex().to_string(), crc, len))
+    Ok(Copied {
+        len,
+        crc32c: crc,
+        blake3: hasher.map(|h| h.finalize().to_hex().to_string()),
+    })
 }
 
-/// Checks a copied file's hash, CRC-32C and size against what was recorded.
-pub(crate) fn check_copied(
-    path: &Path,
-    (hash, crc, len): &(String, u32, u64),
-    file: &FileMeta,
-) -> Result<()> {
-    if *len != file.size {
+/// Checks a copied file's size, BLAKE3 (if computed) and CRC-32C against what was recorded.
+pub(crate) fn check_copied(path: &Path, copied: &Copied, file: &FileMeta) -> Result<()> {
+    if copied.len != file.size {
         return Err(BackupError::corrupt(
             path,
-            format!("size is {len} bytes, {} recorded", file.size),
+            format!("size is {} bytes, {} recorded", copied.len, file.size),
         ));
     }
-    if *hash != file.hash {
+    if let Some(hash) = &copied.blake3
+        && *hash != file.hash
+    {
         return Err(BackupError::ChecksumMismatch {
             path: path.to_path_buf(),
             expected: file.hash.clone(),
             actual: hash.clone(),
         });
     }
-    if *crc != file.crc32c {
+    if copied.crc32c != file.crc32c {
         return Err(BackupError::ChecksumMismatch {
             path: path.to_path_buf(),
             expected: format!("{:08x}", file.crc32c),
-            actual: format!("{crc:08x}"),
+            actual: format!("{:08x}", copied.crc32c),
         });
     }
     Ok(())
@@ -654,9 +683,17 @@ pub(crate) fn verify(store: &Arc<dyn RepoStore>, meta: &SnapshotMeta, deep: bool
             }
             Ok(Some(_)) => {}
         }
-        let copied = store
-            .open_read(&f.path, 0)
-            .and_then(|mut r| copy_hashed(&mut *r, None, &path, 1 << 20, &|| Ok(()), &never));
+        let copied = store.open_read(&f.path, 0).and_then(|mut r| {
+            copy_hashed(
+                &mut *r,
+                None,
+                &path,
+                1 << 20,
+                Hashing::Blake3AndCrc,
+                &|| Ok(()),
+                &never,
+            )
+        });
         match copied.and_then(|c| check_copied(&path, &c, f)) {
             Ok(()) => {}
             Err(e) => {

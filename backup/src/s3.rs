@@ -108,6 +108,21 @@ enum Credentials {
 }
 
 impl S3Store {
+    /// A streaming upload of `key`, visible and durable once finished.
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(S3Writer {
+            store: self.store.clone(),
+            runtime: self.runtime.clone(),
+            path: self.path(key),
+            key: key.to_string(),
+            buf: Vec::new(),
+            upload: None,
+            part_size: self.options.part_size.max(5 << 20),
+            part_concurrency: self.options.part_concurrency.max(1),
+            owner: self.clone_for_errors(),
+        }))
+    }
+
     /// A store for `location` with StarRocks' `aws.s3.*` properties. Builds the client only;
     /// no request is made.
     pub(crate) fn new(
@@ -351,6 +366,21 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// [`WriteGroup`] of S3: a completed PUT or multipart upload is visible and durable, nothing to
+/// wait for.
+#[derive(Debug)]
+struct S3WriteGroup<'a>(&'a S3Store);
+
+impl WriteGroup for S3WriteGroup<'_> {
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        self.0.create(key)
+    }
+
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
 impl RepoStore for S3Store {
     fn display(&self, key: &str) -> PathBuf {
         PathBuf::from(self.url(key))
@@ -431,18 +461,8 @@ impl RepoStore for S3Store {
             .map(|_| ())
     }
 
-    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
-        Ok(Box::new(S3Writer {
-            store: self.store.clone(),
-            runtime: self.runtime.clone(),
-            path: self.path(key),
-            key: key.to_string(),
-            buf: Vec::new(),
-            upload: None,
-            part_size: self.options.part_size.max(5 << 20),
-            part_concurrency: self.options.part_concurrency.max(1),
-            owner: self.clone_for_errors(),
-        }))
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup + '_>> {
+        Ok(Box::new(S3WriteGroup(self)))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>> {

@@ -522,13 +522,19 @@ impl Backups {
     /// Waits up to `timeout` for a job to finish; returns its last seen state.
     pub fn wait(&self, job_id: u64, timeout: Duration) -> Option<JobState> {
         let until = Instant::now() + timeout;
+        let job = self.inner.find(job_id)?;
+        let mut record = job.lock();
         loop {
-            let state = self.inner.find(job_id).map(|j| j.lock().state);
-            match state {
-                Some(s) if s.is_final() || Instant::now() >= until => return Some(s),
-                None => return None,
-                _ => std::thread::sleep(Duration::from_millis(5)),
+            let now = Instant::now();
+            let settled = record.state.is_final() && job.settled.load(Ordering::SeqCst);
+            if settled || now >= until {
+                return Some(record.state);
             }
+            record = job
+                .ended
+                .wait_timeout(record, until - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -767,6 +773,11 @@ impl JobCtx {
             }
         }
         let _ = self.inner.persist();
+        {
+            let _record = self.job.lock();
+            self.job.settled.store(true, Ordering::SeqCst);
+            self.job.ended.notify_all();
+        }
         if let Some(hook) = &self.inner.options.state_hook {
             let state = self.job.lock().state;
             hook(self.id(), state);

@@ -18,12 +18,12 @@ use std::fmt;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shale_engine::{Storage, WritableFile};
+use shale_engine::{FileSystemSync, Storage, WritableFile};
 
 use crate::error::{BackupError, Result};
 
@@ -53,8 +53,9 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// Creates a small object only if absent: [`BackupError::ObjectExists`] otherwise.
     fn put_once(&self, key: &str, bytes: &[u8]) -> Result<()>;
-    /// A streaming upload of `key`, visible (complete) only after [`ObjectWriter::finish`].
-    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
+    /// Starts a group of uploads ([`WriteGroup::create`]), made visible and durable by
+    /// [`WriteGroup::sync`].
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup + '_>>;
     /// Every object under `prefix` (a key prefix ending in `/`, or empty), recursively.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>>;
     /// The names of the "directories" directly under `prefix` (ending in `/`, or empty).
@@ -68,6 +69,21 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     /// The last connectivity error (`"<time>: <error>"`) for SHOW REPOSITORIES' `ErrMsg`,
     /// `None` while the location is reachable.
     fn last_error(&self) -> Option<String>;
+}
+
+/// Uploads made visible and durable together. On a directory each upload is a temporary file;
+/// `sync` makes all their bytes durable with one file-system sync, renames them into place, and
+/// makes the names (and new directories) durable with a second one: two device flushes for the
+/// whole group, as `cp -r` + `sync` pays one, where an fsync per file and per directory paid
+/// two per file. On S3 an upload is visible and durable when its PUT or multipart upload
+/// completes ([`ObjectWriter::finish`]); `sync` has nothing to do.
+pub trait WriteGroup: Send + Sync + fmt::Debug {
+    /// A streaming upload of `key`; complete after [`ObjectWriter::finish`], visible and durable
+    /// (on a directory) only after [`WriteGroup::sync`].
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
+    /// Makes every upload finished in this group visible (complete) and durable. Uploads not
+    /// synced when the group is dropped are discarded.
+    fn sync(&self) -> Result<()>;
 }
 
 /// A streaming upload. Dropping it without [`ObjectWriter::finish`] aborts it.
@@ -233,18 +249,11 @@ impl RepoStore for FsStore {
         Ok(())
     }
 
-    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
-        let target = self.path(key);
-        let parent = parent_of(&target)?.to_path_buf();
-        self.storage.create_dir_all(&parent)?;
-        let tmp = temp_path(&target)?;
-        let file = self.storage.create(&tmp)?;
-        Ok(Box::new(FsWriter {
-            storage: self.storage.clone(),
-            file: Some(file),
-            tmp,
-            target,
-            parent,
+    fn begin_writes(&self) -> Result<Box<dyn WriteGroup + '_>> {
+        Ok(Box::new(FsWriteGroup {
+            store: self,
+            sync: self.storage.open_sync_fs(&self.root)?,
+            finished: Arc::new(Mutex::new(Vec::new())),
         }))
     }
 
@@ -278,6 +287,10 @@ impl RepoStore for FsStore {
 
     fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let path = self.path(prefix);
+        if self.storage.file_len(&path)?.is_none() {
+            // Nothing to remove, nothing to make durable (a new snapshot's folder, every backup).
+            return Ok(());
+        }
         self.storage.remove_dir_all(&path)?;
         let parent = parent_of(&path)?;
         if self.storage.list_dir(parent).is_ok_and(|_| parent.is_dir()) {
@@ -300,12 +313,83 @@ impl RepoStore for FsStore {
     }
 }
 
+/// [`WriteGroup`] of a directory: temporary files, renamed into place between two syncfs of the
+/// repository's file system. The sync handle is opened before the first upload, so the syncs
+/// report every write-back error of the group's files.
+#[derive(Debug)]
+struct FsWriteGroup<'a> {
+    store: &'a FsStore,
+    sync: Box<dyn FileSystemSync>,
+    /// (temporary, final) paths of finished uploads not yet renamed.
+    finished: Arc<Mutex<Vec<(PathBuf, PathBuf)>>>,
+}
+
+impl WriteGroup for FsWriteGroup<'_> {
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        let target = self.store.path(key);
+        let parent = parent_of(&target)?.to_path_buf();
+        self.store.storage.create_dir_all(&parent)?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = parent.join(format!(
+            "{name}.tmp{}-{}",
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = self.store.storage.create(&tmp)?;
+        Ok(Box::new(FsWriter {
+            storage: self.store.storage.clone(),
+            file: Some(file),
+            tmp,
+            target,
+            finished: self.finished.clone(),
+        }))
+    }
+
+    fn sync(&self) -> Result<()> {
+        // Bytes first: a name must never become durable before the bytes it names.
+        self.sync.sync()?;
+        let finished = std::mem::take(&mut *lock(&self.finished));
+        let mut renamed = 0;
+        let result = (|| -> Result<()> {
+            for (tmp, target) in &finished {
+                self.store.storage.rename(tmp, target)?;
+                renamed += 1;
+            }
+            // Then the names and new directories.
+            self.sync.sync()?;
+            Ok(())
+        })();
+        for (tmp, _) in &finished[renamed..] {
+            let _ = self.store.storage.remove_file(tmp);
+        }
+        result
+    }
+}
+
+impl Drop for FsWriteGroup<'_> {
+    fn drop(&mut self) {
+        for (tmp, _) in lock(&self.finished).drain(..) {
+            let _ = self.store.storage.remove_file(&tmp);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes a temporary file; `finish` hands it to its group, which makes it durable and renames
+/// it into place on `sync`: until then it is invisible, and a crash leaves a temporary file
+/// (swept by DROP SNAPSHOT), never incomplete bytes under a data file's name.
 struct FsWriter {
     storage: Arc<dyn Storage>,
     file: Option<Box<dyn WritableFile>>,
     tmp: PathBuf,
     target: PathBuf,
-    parent: PathBuf,
+    finished: Arc<Mutex<Vec<(PathBuf, PathBuf)>>>,
 }
 
 impl ObjectWriter for FsWriter {
@@ -317,21 +401,11 @@ impl ObjectWriter for FsWriter {
     }
 
     fn finish(mut self: Box<Self>, _check: &dyn Fn() -> Result<()>) -> Result<()> {
-        let result = (|| -> Result<()> {
-            let mut file = self
-                .file
-                .take()
-                .ok_or_else(|| BackupError::corrupt(&self.tmp, "finished twice"))?;
-            file.sync()?;
-            drop(file);
-            self.storage.rename(&self.tmp, &self.target)?;
-            self.storage.sync_dir(&self.parent)?;
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = self.storage.remove_file(&self.tmp);
+        if self.file.take().is_none() {
+            return Err(BackupError::corrupt(&self.tmp, "finished twice"));
         }
-        result
+        lock(&self.finished).push((self.tmp.clone(), self.target.clone()));
+        Ok(())
     }
 
     fn abort(mut self: Box<Self>) {

@@ -161,6 +161,9 @@ impl Storage for GatedStorage {
     fn sync_dir(&self, path: &Path) -> Result<()> {
         StdStorage.sync_dir(path)
     }
+    fn open_sync_fs(&self, path: &Path) -> Result<Box<dyn shale_engine::FileSystemSync>> {
+        StdStorage.open_sync_fs(path)
+    }
     fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {
         StdStorage.list_dir(path)
     }

@@ -178,7 +178,7 @@ fn a_failure_at_each_restore_operation_leaves_old_or_new_state() {
 fn kinds_for(op: OpKind) -> &'static [FaultKind] {
     match op {
         OpKind::Write => &[FaultKind::NoSpace, FaultKind::Eio, FaultKind::ShortWrite],
-        OpKind::Sync | OpKind::SyncDir => &[FaultKind::SyncFail],
+        OpKind::Sync | OpKind::SyncDir | OpKind::SyncFs => &[FaultKind::SyncFail],
         OpKind::Rename => &[FaultKind::RenameFail],
         OpKind::Create | OpKind::CreateDir | OpKind::Link => &[FaultKind::NoSpace, FaultKind::Eio],
         OpKind::Remove | OpKind::Truncate => &[FaultKind::Eio],
@@ -196,12 +196,15 @@ fn op_words(op: OpKind) -> &'static [&'static str] {
         OpKind::Link => &["link"],
         OpKind::Remove => &["remove", "remove directory"],
         OpKind::SyncDir => &["fsync directory"],
+        OpKind::SyncFs => &["sync file system"],
         OpKind::Truncate => &["truncate"],
     }
 }
 
 /// A CANCELLED job's status names the failed operation and its path.
 fn assert_names_op_and_path(context: &str, status: &str, op: OpKind, path: &Path) {
+    // A root joined with an empty remainder ends in `/`; the store names it without.
+    let path: PathBuf = path.components().collect();
     // Temporary and info files carry a per-attempt suffix or timestamp (`<file>.tmp<pid>-<n>`,
     // `__info_<time>`): compare with every run of digits blurred.
     let blur = |s: &str| {
@@ -484,4 +487,154 @@ fn every_fault_kind_at_every_operation_of_a_replacing_restore_keeps_old_or_new_s
         }
     }
     assert!(cancelled > 10, "only {cancelled} cancelled cases");
+}
+
+/// The position in `log` of the one file-system sync, which must be there exactly once.
+fn only_sync_fs(context: &str, log: &[(OpKind, PathBuf)]) -> usize {
+    let at: Vec<usize> = (0..log.len())
+        .filter(|&n| log[n].0 == OpKind::SyncFs)
+        .collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "{context}: file-system syncs at {at:?}: {log:?}"
+    );
+    at[0]
+}
+
+#[test]
+fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_commits_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let storage = FaultyStorage::new();
+    let engine = open_faulty(data.path(), &storage);
+    create_tables(&engine, "shop");
+    load_sales(&engine, "shop", 0, 40);
+    load_items(&engine, "shop", 5);
+    let b = open_serial(&engine);
+
+    // The order in a clean run: every data file written to a temporary name, then a
+    // file-system sync (their bytes), then every rename into place, then a second sync (the
+    // names and new directories), then meta.json and the info file.
+    let root = repos.path().join("probe");
+    repo_at(&b, "probe", &root);
+    storage.arm(None);
+    backup_ok(&b, "shop", "snap", "probe", vec![]);
+    let log = storage.log();
+    let syncs: Vec<usize> = (0..log.len())
+        .filter(|&n| log[n].0 == OpKind::SyncFs)
+        .collect();
+    assert_eq!(syncs.len(), 2, "{log:?}");
+    for &n in &syncs {
+        assert_eq!(log[n].1.components().collect::<PathBuf>(), root);
+    }
+    let data_dir = root.join("data");
+    let on_data = |kind: OpKind| -> Vec<usize> {
+        (0..log.len())
+            .filter(|&n| log[n].0 == kind && log[n].1.starts_with(&data_dir))
+            .collect()
+    };
+    let (writes, renames) = (on_data(OpKind::Write), on_data(OpKind::Rename));
+    assert!(!writes.is_empty() && !renames.is_empty(), "{log:?}");
+    assert!(writes.iter().all(|&n| n < syncs[0]), "{log:?}");
+    assert!(
+        renames.iter().all(|&n| syncs[0] < n && n < syncs[1]),
+        "{log:?}"
+    );
+    let snapshot_dir = root.join("snapshots");
+    let first_snapshot_write = (0..log.len())
+        .find(|&n| log[n].1.starts_with(&snapshot_dir) && log[n].0 == OpKind::Create)
+        .expect("meta.json is written");
+    assert!(
+        syncs[1] < first_snapshot_write,
+        "meta.json written before the sync: {log:?}"
+    );
+
+    // A failure of either sync (a write-back error syncfs reports) cancels the job naming the
+    // operation, writes no meta.json and no info file, leaves no data file under its final name
+    // that was not durable, and the name stays free.
+    for (i, &sync_at) in syncs.iter().enumerate() {
+        let name = format!("failing{i}");
+        let failing_root = repos.path().join(&name);
+        repo_at(&b, &name, &failing_root);
+        storage.arm(Some((sync_at as u64, FaultKind::SyncFail)));
+        let id = b
+            .backup("shop", "snap", &name, vec![], BTreeMap::new())
+            .unwrap();
+        assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled), "sync {i}");
+        assert!(storage.fired());
+        storage.arm(None);
+        let status = b.job(id).unwrap().status;
+        assert!(
+            status.contains(&format!("sync file system {}", failing_root.display())),
+            "{status}"
+        );
+        assert!(b.list_snapshots(&name).unwrap().is_empty());
+        let files = files_under(&failing_root);
+        assert!(
+            !files.iter().any(|f| f.starts_with("snapshots/")),
+            "{files:?}"
+        );
+        if i == 0 {
+            // Nothing was renamed into place, and the temporary files are gone.
+            assert!(!files.iter().any(|f| f.starts_with("data/")), "{files:?}");
+        }
+        backup_ok(&b, "shop", "snap", &name, vec![]);
+        assert!(b.verify(&name, "snap", None, true).unwrap().is_ok());
+    }
+}
+
+#[test]
+fn a_restore_syncs_its_files_once_before_the_commit_and_a_failed_sync_commits_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let storage = FaultyStorage::new();
+    let engine = open_faulty(data.path(), &storage);
+    create_tables(&engine, "shop");
+    load_sales(&engine, "shop", 0, 40);
+    load_items(&engine, "shop", 5);
+    let want = rows(&engine, &engine.snapshot(), "shop", "sales");
+    let b = open_serial(&engine);
+    repo_at(&b, "repo", repo.path());
+    backup_ok(&b, "shop", "snap", "repo", vec![]);
+
+    // A clean run: every segment written, then the one sync, then the manifest record.
+    storage.arm(None);
+    restore_ok(&b, "probe", "snap", "repo", vec![]);
+    let log = storage.log();
+    let sync_at = only_sync_fs("restore", &log);
+    let segments = data.path().join("segments");
+    let last_segment_write = (0..log.len())
+        .filter(|&n| log[n].0 == OpKind::Write && log[n].1.starts_with(&segments))
+        .max()
+        .expect("segments are written");
+    assert!(last_segment_write < sync_at, "{log:?}");
+    let first_manifest_write = (sync_at..log.len())
+        .find(|&n| log[n].0 == OpKind::Write && !log[n].1.starts_with(&segments))
+        .expect("the commit writes the manifest");
+    assert!(
+        !(0..sync_at).any(|n| log[n].0 == OpKind::Write
+            && !log[n].1.starts_with(&segments)
+            && !is_jobs_file(&log[n].1, &data.path().join(shale_backup::JOBS_FILE))),
+        "a manifest write before the sync: {log:?}"
+    );
+    assert!(sync_at < first_manifest_write);
+
+    // A failed sync: CANCELLED naming it, nothing visible now or after a reopen, no orphan.
+    storage.arm(Some((sync_at as u64, FaultKind::SyncFail)));
+    let id = b
+        .restore("failing", "snap", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
+    assert!(storage.fired());
+    storage.arm(None);
+    let status = b.job(id).unwrap().status;
+    assert!(status.contains("sync file system"), "{status}");
+    assert!(engine.snapshot().database("failing").is_none());
+    drop(b);
+    drop(engine);
+    let engine = open_faulty(data.path(), &storage);
+    assert!(engine.snapshot().database("failing").is_none());
+    assert_no_orphans("after a failed restore sync", &engine);
+    assert_eq!(rows(&engine, &engine.snapshot(), "probe", "sales"), want);
 }

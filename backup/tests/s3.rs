@@ -447,11 +447,13 @@ fn large_objects_go_up_in_bounded_parts_and_an_abort_leaves_nothing() {
     let content: Vec<u8> = (0..(2 * part + 12345)).map(|i| (i % 251) as u8).collect();
 
     proxy.clear_log();
-    let mut w = store.create("big/object").unwrap();
+    let writes = store.begin_writes().unwrap();
+    let mut w = writes.create("big/object").unwrap();
     for chunk in content.chunks(1 << 20) {
         w.write_all(chunk, &|| Ok(())).unwrap();
     }
     w.finish(&|| Ok(())).unwrap();
+    writes.sync().unwrap();
     let log = proxy.log();
     let parts = log
         .iter()
@@ -474,7 +476,7 @@ fn large_objects_go_up_in_bounded_parts_and_an_abort_leaves_nothing() {
 
     // A cancelled upload (abort mid-way) leaves neither the object nor an open upload.
     proxy.clear_log();
-    let mut w = store.create("big/aborted").unwrap();
+    let mut w = writes.create("big/aborted").unwrap();
     for chunk in content[..part + 10].chunks(1 << 20) {
         w.write_all(chunk, &|| Ok(())).unwrap();
     }

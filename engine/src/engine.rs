@@ -37,7 +37,7 @@ use crate::manifest::{
 };
 use crate::partition::{PartitionDefinition, PartitionValues, Partitioning, Router};
 use crate::segment::{Gc, SegmentMeta, SegmentWriter};
-use crate::storage::{StdStorage, Storage, WritableFile};
+use crate::storage::{FileSystemSync, StdStorage, Storage, WritableFile};
 use crate::types::{Column, TableSchema};
 use crate::{Distribution, names};
 
@@ -902,6 +902,7 @@ impl Engine {
         Import {
             engine: self.clone(),
             files: Vec::new(),
+            sync: None,
             committed: false,
         }
     }
@@ -1020,14 +1021,25 @@ fn sync_dirs_together(storage: &dyn Storage, dirs: &[PathBuf]) -> Result<()> {
 pub struct Import {
     engine: Engine,
     files: Vec<PathBuf>,
+    /// Opened before the first file is created, so its sync reports every write-back error of
+    /// the import's files.
+    sync: Option<Box<dyn FileSystemSync>>,
     committed: bool,
 }
 
 impl Import {
-    /// Creates a segment file at `relative` (from [`segment_path`]) for the caller to fill and
-    /// fsync.
+    /// Creates a segment file at `relative` (from [`segment_path`]) for the caller to fill.
+    /// It need not be fsynced: [`Import::commit`] makes every imported file durable at once.
     pub fn create_file(&mut self, relative: &str) -> Result<Box<dyn WritableFile>> {
         let path = self.engine.inner.root.join(relative);
+        if self.sync.is_none() {
+            self.sync = Some(
+                self.engine
+                    .inner
+                    .storage
+                    .open_sync_fs(&self.engine.inner.root)?,
+            );
+        }
         if let Some(dir) = path.parent() {
             self.engine.inner.storage.create_dir_all(dir)?;
         }
@@ -1035,26 +1047,13 @@ impl Import {
         self.engine.inner.storage.create(&path)
     }
 
-    /// Makes the imported files' directories durable, then commits `ops` atomically.
+    /// Makes the imported files and their directories durable with one file-system sync (one
+    /// write-back and device flush for all of them, where an fsync per file and per directory
+    /// pays one each), then commits `ops` atomically: the commit record can never name a file
+    /// that a crash could lose.
     pub fn commit(mut self, ops: Vec<Op>) -> Result<Snapshot> {
-        let root = self.engine.inner.root.clone();
-        let mut dirs: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter_map(|f| f.parent().map(Path::to_path_buf))
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        for dir in &dirs {
-            self.engine.inner.storage.sync_dir(dir)?;
-            let mut d = dir.as_path();
-            while let Some(parent) = d.parent() {
-                if !parent.starts_with(&root) || parent == root {
-                    break;
-                }
-                self.engine.inner.storage.sync_dir(parent)?;
-                d = parent;
-            }
+        if let Some(sync) = &self.sync {
+            sync.sync()?;
         }
         let result = self.engine.commit(ops);
         if result.is_ok() || self.engine.is_poisoned() {

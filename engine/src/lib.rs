@@ -65,5 +65,7 @@ pub use error::{Error, Result};
 pub use partition::{PartitionBound, PartitionDefinition, PartitionValues, Partitioning};
 pub use scan::{Predicate, ScanOptions, ScanStream};
 pub use segment::{ColumnStats, Segment, SegmentMeta};
-pub use storage::{DirEntry, FaultKind, FaultyStorage, OpKind, StdStorage, Storage, WritableFile};
+pub use storage::{
+    DirEntry, FaultKind, FaultyStorage, FileSystemSync, OpKind, StdStorage, Storage, WritableFile,
+};
 pub use types::{Column, ColumnType, TableSchema, Value};

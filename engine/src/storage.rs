@@ -2,8 +2,9 @@
 //!
 //! # Fault model
 //! [`FaultyStorage`] wraps the real file system and fails one chosen operation (counted across
-//! every mutating call: create, write, sync, rename, link, remove, directory sync, truncate) with
-//! ENOSPC, EIO, a short write, an fsync failure or a rename failure. It does not model lost
+//! every mutating call: create, write, sync, rename, link, remove, directory sync, file-system
+//! sync, truncate) with ENOSPC, EIO, a short write, an fsync failure or a rename failure. It does
+//! not model lost
 //! writes of un-fsynced data at a power cut; crash tests kill a child process instead, which
 //! leaves exactly what the kernel had accepted.
 
@@ -27,6 +28,16 @@ pub trait WritableFile: Send + fmt::Debug {
     fn sync(&mut self) -> Result<()>;
     /// The path, for messages.
     fn path(&self) -> &Path;
+}
+
+/// One barrier for many files: [`FileSystemSync::sync`] makes everything written to one file
+/// system durable (file contents, new names, new directories) with one write-back and one device
+/// flush, where an fsync per file and per directory pays a flush each. It reports every
+/// write-back error on that file system since the handle was opened (Linux 5.8+), so open it
+/// before the writes it covers: an error of an early background write-back is not lost.
+pub trait FileSystemSync: Send + Sync + fmt::Debug {
+    /// Makes everything written to the file system durable.
+    fn sync(&self) -> Result<()>;
 }
 
 /// One entry of a directory listing.
@@ -66,6 +77,9 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn remove_dir_all(&self, path: &Path) -> Result<()>;
     /// Makes a directory's entries durable.
     fn sync_dir(&self, path: &Path) -> Result<()>;
+    /// Starts a file-system sync on the file system holding the directory `path`: call it
+    /// before writing the files it must cover, then [`FileSystemSync::sync`] once after.
+    fn open_sync_fs(&self, path: &Path) -> Result<Box<dyn FileSystemSync>>;
     /// Lists a directory; a missing directory lists as empty.
     fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>>;
     /// The size of a file, or `None` if it does not exist.
@@ -188,6 +202,14 @@ impl Storage for StdStorage {
             .map_err(|e| Error::io("fsync directory", path, e))
     }
 
+    fn open_sync_fs(&self, path: &Path) -> Result<Box<dyn FileSystemSync>> {
+        let dir = File::open(path).map_err(|e| Error::io("open directory", path, e))?;
+        Ok(Box::new(StdFileSystemSync {
+            dir,
+            path: path.to_path_buf(),
+        }))
+    }
+
     fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {
         let entries = match fs::read_dir(path) {
             Ok(entries) => entries,
@@ -227,6 +249,46 @@ impl Storage for StdStorage {
             .map_err(|e| Error::io("truncate", path, e))?;
         file.sync_all().map_err(|e| Error::io("fsync", path, e))
     }
+}
+
+/// A [`FileSystemSync`] holding a directory open since the writes began.
+#[derive(Debug)]
+struct StdFileSystemSync {
+    dir: File,
+    path: PathBuf,
+}
+
+impl FileSystemSync for StdFileSystemSync {
+    fn sync(&self) -> Result<()> {
+        sync_file_system(&self.dir).map_err(|e| Error::io("sync file system", &self.path, e))
+    }
+}
+
+/// syncfs(2): writes back every dirty page and inode of `file`'s file system and flushes the
+/// device; since Linux 5.8 it returns write-back errors (EIO, ENOSPC) seen on that file system
+/// since `file` was opened, so an error lost by an earlier asynchronous write-back is reported.
+#[cfg(target_os = "linux")]
+fn sync_file_system(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs only reads the descriptor number, which `file` keeps open for the call.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// syncfs(2) is Linux's: elsewhere there is no call that makes a file system's writes durable
+/// and reports their errors, so BACKUP and RESTORE to a directory fail with this error rather than
+/// claim a durability they cannot check.
+#[cfg(not(target_os = "linux"))]
+fn sync_file_system(_file: &File) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "syncfs(2) is only available on Linux",
+    ))
 }
 
 /// The kind of fault [`FaultyStorage`] injects.
@@ -272,6 +334,8 @@ pub enum OpKind {
     Remove,
     /// fsync of a directory.
     SyncDir,
+    /// sync of a whole file system (syncfs).
+    SyncFs,
     /// truncate.
     Truncate,
 }
@@ -379,6 +443,21 @@ impl WritableFile for FaultyFile {
     }
 }
 
+#[derive(Debug)]
+struct FaultyFileSystemSync {
+    inner: Box<dyn FileSystemSync>,
+    path: PathBuf,
+    storage: FaultyStorage,
+}
+
+impl FileSystemSync for FaultyFileSystemSync {
+    fn sync(&self) -> Result<()> {
+        self.storage
+            .check(OpKind::SyncFs, "sync file system", &self.path)?;
+        self.inner.sync()
+    }
+}
+
 impl Storage for FaultyStorage {
     fn create_dir_all(&self, path: &Path) -> Result<()> {
         self.check(OpKind::CreateDir, "create directory", path)?;
@@ -436,6 +515,14 @@ impl Storage for FaultyStorage {
     fn sync_dir(&self, path: &Path) -> Result<()> {
         self.check(OpKind::SyncDir, "fsync directory", path)?;
         self.inner.sync_dir(path)
+    }
+
+    fn open_sync_fs(&self, path: &Path) -> Result<Box<dyn FileSystemSync>> {
+        Ok(Box::new(FaultyFileSystemSync {
+            inner: self.inner.open_sync_fs(path)?,
+            path: path.to_path_buf(),
+            storage: self.clone(),
+        }))
     }
 
     fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {

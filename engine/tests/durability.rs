@@ -48,7 +48,7 @@ fn fault_every_operation(name: &str, step: impl Fn(&Engine) -> Result<()>) {
         // The faults each kind of operation can meet.
         let kinds: &[FaultKind] = match op {
             OpKind::Write => &[FaultKind::NoSpace, FaultKind::ShortWrite],
-            OpKind::Sync | OpKind::SyncDir => &[FaultKind::SyncFail],
+            OpKind::Sync | OpKind::SyncDir | OpKind::SyncFs => &[FaultKind::SyncFail],
             OpKind::Rename => &[FaultKind::RenameFail],
             _ => &[FaultKind::Eio],
         };

@@ -56,6 +56,9 @@ impl Storage for CountingStorage {
     fn sync_dir(&self, path: &Path) -> Result<()> {
         self.inner.sync_dir(path)
     }
+    fn open_sync_fs(&self, path: &Path) -> Result<Box<dyn shale_engine::FileSystemSync>> {
+        self.inner.open_sync_fs(path)
+    }
     fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {
         self.inner.list_dir(path)
     }

@@ -145,6 +145,9 @@ struct Samples {
     restore: Vec<f64>,
     cp: Vec<f64>,
     cp_sync: Vec<f64>,
+    verify_quick: Vec<f64>,
+    verify_deep: Vec<f64>,
+    cat_repo: Vec<f64>,
     load_p99_idle: Vec<f64>,
     load_p99_backup: Vec<f64>,
 }
@@ -297,6 +300,28 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         if restored != args.rows as u64 {
             return Err(format!("restore has {restored} rows, expected {}", args.rows).into());
         }
+        // VERIFY of the full snapshot (its files are in the page cache, as they are for the
+        // read they are compared with: `cat` of the same files, the cost of reading alone).
+        let (t, report) = time(|| Ok(backups.verify("r", "full", None, false)?))?;
+        if !report.is_ok() {
+            return Err(format!("verify: {:?}", report.problems).into());
+        }
+        s.verify_quick.push(t);
+        let (t, report) = time(|| Ok(backups.verify("r", "full", None, true)?))?;
+        if !report.is_ok() {
+            return Err(format!("verify deep: {:?}", report.problems).into());
+        }
+        s.verify_deep.push(t);
+        let t0 = Instant::now();
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg("find \"$0\" -type f -name '*.parquet' -exec cat {} + > /dev/null")
+            .arg(repo.join("data"))
+            .status()?;
+        s.cat_repo.push(t0.elapsed().as_secs_f64());
+        if !status.success() {
+            return Err("cat failed".into());
+        }
         drop(backups);
         drop(engine);
         let _ = std::fs::remove_dir_all(&work);
@@ -327,6 +352,32 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         median(s.load_p99_backup),
         "s",
     );
+    let mb = full_bytes as f64 / 1e6;
+    let full_rows = rows;
+    r.add("shale_verify_quick_s", median(s.verify_quick.clone()), "s");
+    r.add(
+        "shale_verify_quick_mb_per_s",
+        mb / median(s.verify_quick.clone()),
+        "MB/s",
+    );
+    r.add(
+        "shale_verify_quick_rows_per_s",
+        full_rows / median(s.verify_quick),
+        "rows/s",
+    );
+    r.add("shale_verify_deep_s", median(s.verify_deep.clone()), "s");
+    r.add(
+        "shale_verify_deep_mb_per_s",
+        mb / median(s.verify_deep.clone()),
+        "MB/s",
+    );
+    r.add(
+        "shale_verify_deep_rows_per_s",
+        full_rows / median(s.verify_deep),
+        "rows/s",
+    );
+    r.add("cat_repo_data_s", median(s.cat_repo.clone()), "s");
+    r.add("cat_repo_data_mb_per_s", mb / median(s.cat_repo), "MB/s");
     r.add("cp_r_segments_s", median(s.cp), "s");
     r.add("cp_r_segments_sync_s", median(s.cp_sync), "s");
     Ok(())
@@ -445,6 +496,14 @@ fn main() -> Fallible<()> {
         (
             "restore time / cp -r + sync time (goal <= 1.11)",
             ratio("shale_restore_s", "cp_r_segments_sync_s"),
+        ),
+        (
+            "VERIFY quick time / cat of the same files (page cache)",
+            ratio("shale_verify_quick_s", "cat_repo_data_s"),
+        ),
+        (
+            "VERIFY deep time / cat of the same files (page cache)",
+            ratio("shale_verify_deep_s", "cat_repo_data_s"),
         ),
         (
             "restore time / DuckDB IMPORT DATABASE time (goal <= 0.25)",
