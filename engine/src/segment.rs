@@ -6,8 +6,7 @@
 //! content hash (the backup repository's content address) and per-column min/max/null counts
 //! (for pruning).
 //!
-//! Parquet settings: ZSTD level 1 (LZ4 for FLOAT/DOUBLE columns without a dictionary), chunk
-//! statistics, row groups of up to [`ROW_GROUP_ROWS`] rows;
+//! Parquet settings: ZSTD level 1, chunk statistics, row groups of up to [`ROW_GROUP_ROWS`] rows;
 //! the Arrow schema is embedded so every reader gets the same types. The encoding of each column
 //! is chosen from a sample of the segment's first rows ([`ColumnEncoding`]): dictionary encoding
 //! only for columns with few distinct values (interning every value of a high-cardinality column
@@ -44,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::scan::{Predicate, with_string_views};
 use crate::storage::{Storage, WritableFile};
-use crate::types::{ColumnType, TableSchema, Value};
+use crate::types::{TableSchema, Value};
 
 /// Rows per Parquet row group (at most).
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
@@ -528,10 +527,6 @@ fn distinct_count(array: &dyn Array) -> Option<usize> {
     })
 }
 
-fn is_float(column_type: &ColumnType) -> bool {
-    matches!(column_type, ColumnType::Float | ColumnType::Double)
-}
-
 /// The writer settings of a segment whose columns get `encodings` (schema order).
 pub(crate) fn writer_properties(
     schema: &TableSchema,
@@ -550,12 +545,6 @@ pub(crate) fn writer_properties(
             ColumnEncoding::Dictionary => builder.set_column_dictionary_enabled(path, true),
             ColumnEncoding::Delta => {
                 builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
-            }
-            // Floats that are not dictionary-encoded are mostly distinct mantissas: ZSTD saved
-            // about a quarter of their bytes more than LZ4 on the benchmark's amounts, but
-            // decoding them was a third of a GROUP BY's CPU; LZ4 decodes them about 3x faster.
-            ColumnEncoding::Plain if is_float(&column.column_type) => {
-                builder.set_column_compression(path, Compression::LZ4_RAW)
             }
             ColumnEncoding::Plain => builder,
         };
@@ -783,35 +772,6 @@ fn min_max(array: &dyn Array) -> Option<(Option<Value>, Option<Value>)> {
 mod tests {
     use super::*;
     use arrow::array::{Float64Array, Int32Array, Int64Array, StringArray};
-
-    #[test]
-    fn plain_floats_are_lz4_and_everything_else_zstd() {
-        use crate::types::Column;
-        let schema = TableSchema::new(vec![
-            Column::new("id", ColumnType::BigInt),
-            Column::new("amount", ColumnType::Double),
-            Column::new("ratio", ColumnType::Float),
-            Column::new("price", ColumnType::Double),
-            Column::new("name", ColumnType::Varchar(8)),
-        ])
-        .expect("schema");
-        let encodings = [
-            ColumnEncoding::Delta,
-            ColumnEncoding::Plain,
-            ColumnEncoding::Plain,
-            ColumnEncoding::Dictionary,
-            ColumnEncoding::Plain,
-        ];
-        let props = writer_properties(&schema, &encodings);
-        let codec = |name: &str| props.compression(&ColumnPath::from(name));
-        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).expect("level"));
-        assert_eq!(codec("id"), zstd);
-        assert_eq!(codec("amount"), Compression::LZ4_RAW);
-        assert_eq!(codec("ratio"), Compression::LZ4_RAW);
-        // A dictionary of few floats compresses well: it keeps ZSTD.
-        assert_eq!(codec("price"), zstd);
-        assert_eq!(codec("name"), zstd);
-    }
 
     #[test]
     fn encodings_follow_the_sampled_cardinality() {
