@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar};
 use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::{boolean, cmp};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crossbeam_channel::{Receiver, bounded, unbounded};
 
 use crate::catalog::Table;
@@ -88,8 +88,15 @@ impl Predicate {
 
     /// The rows of `array` (the predicate's column) that satisfy it; NULL never does.
     fn evaluate(&self, array: &dyn Array, column_type: &ColumnType) -> Result<BooleanArray> {
-        let scalar =
-            |v: &Value| -> Result<Scalar<ArrayRef>> { Ok(Scalar::new(v.to_array(column_type)?)) };
+        // The column may be read in another layout of its type (`Utf8View` for `Utf8`).
+        let scalar = |v: &Value| -> Result<Scalar<ArrayRef>> {
+            let value = v.to_array(column_type)?;
+            Ok(Scalar::new(if value.data_type() == array.data_type() {
+                value
+            } else {
+                arrow::compute::cast(&value, array.data_type())?
+            }))
+        };
         Ok(match self {
             Predicate::Eq(_, v) => cmp::eq(&array, &scalar(v)?)?,
             Predicate::Lt(_, v) => cmp::lt(&array, &scalar(v)?)?,
@@ -126,6 +133,11 @@ pub struct ScanOptions {
     pub exact: bool,
     /// Decoding threads; `0` uses the engine's setting.
     pub threads: usize,
+    /// Return CHAR/VARCHAR/STRING columns as Arrow `Utf8View` rather than `Utf8`. Decoding a
+    /// dictionary-encoded column then copies one 16-byte view per row instead of the string's
+    /// bytes, and strings of up to 12 bytes hash and compare as one integer (DataFusion's
+    /// GROUP BY and joins). The values are the same; only their Arrow layout differs.
+    pub string_views: bool,
 }
 
 impl Default for ScanOptions {
@@ -137,6 +149,7 @@ impl Default for ScanOptions {
             batch_size: 64 * 1024,
             exact: true,
             threads: 0,
+            string_views: false,
         }
     }
 }
@@ -185,6 +198,19 @@ impl Drop for ScanStream {
             let _ = w.join();
         }
     }
+}
+
+/// `schema` with every `Utf8` field (CHAR/VARCHAR/STRING) as `Utf8View`.
+pub fn with_string_views(schema: &Schema) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
 }
 
 /// The segments of a table that may hold rows matching the options.
@@ -255,7 +281,10 @@ impl Engine {
     ) -> Result<ScanStream> {
         let table = snapshot.get_table(db, table)?.clone();
         let (segments, pruned) = plan(&table, &options)?;
-        let arrow_schema = table.schema.arrow_schema().clone();
+        let arrow_schema = match options.string_views {
+            true => Arc::new(with_string_views(table.schema.arrow_schema())),
+            false => table.schema.arrow_schema().clone(),
+        };
         let schema = match &options.projection {
             Some(p) => {
                 if let Some(bad) = p.iter().find(|i| **i >= arrow_schema.fields().len()) {
@@ -363,7 +392,12 @@ fn scan_segment(
         .iter()
         .filter_map(|p| table.schema.index_of(p.column()).map(|i| (i, p)))
         .collect();
-    let reader = segment.reader_pruned(Some(&read), options.batch_size, &prune)?;
+    let reader = segment.reader_pruned(
+        Some(&read),
+        options.batch_size,
+        &prune,
+        options.string_views,
+    )?;
     let path = segment.full_path();
     for batch in reader {
         let batch = batch.map_err(|e| Error::corrupt(&path, format!("decoding failed: {e}")))?;

@@ -28,8 +28,8 @@ use arrow::datatypes::{
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
@@ -41,7 +41,7 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::scan::Predicate;
+use crate::scan::{Predicate, with_string_views};
 use crate::storage::{Storage, WritableFile};
 use crate::types::{TableSchema, Value};
 
@@ -194,17 +194,18 @@ impl Segment {
         projection: Option<&[usize]>,
         batch_size: usize,
     ) -> Result<ParquetRecordBatchReader> {
-        self.reader_pruned(projection, batch_size, &[])
+        self.reader_pruned(projection, batch_size, &[], false)
     }
 
     /// Like [`Segment::reader`], skipping the row groups and pages whose min/max show that no row
     /// satisfies one of `predicates` (schema index of its column, predicate). Rows of the pages
-    /// read still need filtering.
+    /// read still need filtering. With `string_views`, string columns come as `Utf8View`.
     pub(crate) fn reader_pruned(
         &self,
         projection: Option<&[usize]>,
         batch_size: usize,
         predicates: &[(usize, &Predicate)],
+        string_views: bool,
     ) -> Result<ParquetRecordBatchReader> {
         let path = self.full_path();
         let bytes = self.map_verified()?;
@@ -222,8 +223,18 @@ impl Segment {
             } else {
                 PageIndexPolicy::Optional
             });
-        let mut builder =
-            ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).map_err(pq)?;
+        let mut metadata = ArrowReaderMetadata::load(&bytes, options.clone()).map_err(pq)?;
+        if string_views {
+            // The file's own schema (its nullability) with views for strings: the reader accepts
+            // a supplied schema only if it differs from the file's in such layouts.
+            let schema = Arc::new(with_string_views(metadata.schema()));
+            metadata = ArrowReaderMetadata::try_new(
+                metadata.metadata().clone(),
+                options.with_schema(schema),
+            )
+            .map_err(pq)?;
+        }
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata);
         if !predicates.is_empty() {
             let (row_groups, selectors) = select_rows(builder.metadata(), predicates);
             builder = builder

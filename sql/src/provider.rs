@@ -4,6 +4,11 @@
 //! is planned: every table of the query, however often it appears, reads that same state, and
 //! loads committed while the query runs are invisible to it.
 //!
+//! Tables show DataFusion their CHAR/VARCHAR/STRING columns as `Utf8View`, which the engine
+//! decodes without copying string bytes and DataFusion groups, joins and compares faster than
+//! `Utf8` (short strings are one integer); results go back to users as `Utf8`
+//! ([`crate::query::collect`]).
+//!
 //! [`ShaleTable::scan`] pushes the projection into the engine and turns simple filters on one
 //! column (`col op literal`, `BETWEEN`, `IN (...)`) into [`Predicate`]s that prune partitions
 //! and segments. Pruning is inexact (DataFusion filters the rows again), so a filter we cannot
@@ -24,7 +29,9 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::SinkExt;
-use shale_engine::{ColumnType, Engine, Predicate, ScanOptions, Snapshot, Table, Value};
+use shale_engine::{
+    ColumnType, Engine, Predicate, ScanOptions, Snapshot, Table, Value, with_string_views,
+};
 
 /// Name of the DataFusion catalog holding shale's databases.
 pub const CATALOG_NAME: &str = "shale";
@@ -129,7 +136,7 @@ pub struct ShaleTable {
 #[async_trait]
 impl TableProvider for ShaleTable {
     fn schema(&self) -> SchemaRef {
-        self.table.schema.arrow_schema().clone()
+        Arc::new(with_string_views(self.table.schema.arrow_schema()))
     }
 
     fn table_type(&self) -> TableType {
@@ -156,7 +163,7 @@ impl TableProvider for ShaleTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let full = self.table.schema.arrow_schema().clone();
+        let full = self.schema();
         let schema = match projection {
             Some(p) => Arc::new(full.project(p)?),
             None => full,
@@ -169,6 +176,7 @@ impl TableProvider for ShaleTable {
                 .collect(),
             // DataFusion filters the rows again (the pushdown is Inexact).
             exact: false,
+            string_views: true,
             ..ScanOptions::default()
         };
         let partition = Arc::new(ScanPartition {

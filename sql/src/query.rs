@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
 };
@@ -78,18 +80,59 @@ pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
 }
 
 /// Runs a query to completion; the result's columns are headed as StarRocks heads them.
-pub async fn collect(
-    ctx: &SessionContext,
-    sql: &str,
-) -> Result<(SchemaRef, Vec<arrow::array::RecordBatch>)> {
+pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let (df, headers) = plan_with_headers(ctx, sql).await?;
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
+    let (planned, batches) = without_string_views(planned, batches)?;
     let schema = names::rename(&planned, &headers);
     if Arc::ptr_eq(&schema, &planned) {
         return Ok((schema, batches));
     }
     Ok((schema.clone(), names::rebind(&schema, batches)?))
+}
+
+/// A result with its `Utf8View` columns as `Utf8`: tables show DataFusion their strings as views
+/// (module `provider`), users get the type their VARCHAR columns have everywhere else.
+fn without_string_views(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Utf8View)
+    {
+        return Ok((schema, batches));
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batches = batches
+        .into_iter()
+        .map(|batch| {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(
+                    |(column, field)| match column.data_type() == field.data_type() {
+                        true => Ok(column.clone()),
+                        false => cast(column, field.data_type()),
+                    },
+                )
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
 }
 
 /// Starts a query, for a caller that consumes its batches one at a time.

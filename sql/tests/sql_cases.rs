@@ -220,3 +220,28 @@ fn sql_cases() {
         failures.join("\n")
     );
 }
+
+/// Tables show DataFusion their strings as `Utf8View`; results give users `Utf8`, the type a
+/// VARCHAR column has everywhere else (loads, FILES, the engine's own scans).
+#[test]
+fn string_columns_reach_users_as_utf8() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::open(dir.path()).expect("engine");
+    let mut session = Session::new(engine, "root").expect("session");
+    let setup = "CREATE DATABASE d; USE d; \
+        CREATE TABLE t (id INT, name VARCHAR(20)) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1; \
+        INSERT INTO t VALUES (1, 'a'), (2, NULL), (3, 'over twelve bytes!')";
+    session.execute(setup).expect("setup");
+    for sql in [
+        "SELECT name FROM t ORDER BY id",
+        "SELECT name, count(*) FROM t GROUP BY name ORDER BY name",
+        "SELECT upper(name) AS u FROM t ORDER BY id",
+    ] {
+        let results = session.execute(sql).expect("query");
+        let result = results.last().expect("a result");
+        assert_eq!(result.schema.field(0).data_type(), &DataType::Utf8, "{sql}");
+        for batch in &result.batches {
+            assert_eq!(batch.column(0).data_type(), &DataType::Utf8, "{sql}");
+        }
+    }
+}
