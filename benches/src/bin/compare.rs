@@ -2,7 +2,7 @@
 //! rows, in one run.
 //!
 //! ```sh
-//! cargo run --release -p shale-benches --bin compare -- [--rows N] [--runs R] [--quick] [--no-duckdb] [--out BENCHMARKS.md]
+//! cargo run --release -p shale-benches --bin compare -- [--rows N] [--runs R] [--quick] [--probe-secs S] [--no-duckdb] [--out BENCHMARKS.md]
 //! ```
 //!
 //! Measures (median of `--runs`): shale load, bytes on disk, GROUP BY through SQL, full backup,
@@ -30,6 +30,8 @@ struct Args {
     duckdb: bool,
     out: Option<PathBuf>,
     work: PathBuf,
+    /// How long the load-latency probe runs, idle and then during backups.
+    probe_window: Duration,
 }
 
 fn parse_args() -> Fallible<Args> {
@@ -39,13 +41,21 @@ fn parse_args() -> Fallible<Args> {
         duckdb: true,
         out: Some(PathBuf::from("BENCHMARKS.md")),
         work: std::env::temp_dir().join("shale-compare"),
+        probe_window: Duration::from_secs(6),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rows" => args.rows = it.next().ok_or("--rows N")?.parse()?,
             "--runs" => args.runs = it.next().ok_or("--runs R")?.parse()?,
-            "--quick" => args.rows = 1_000_000,
+            "--quick" => {
+                args.rows = 1_000_000;
+                args.probe_window = Duration::from_secs(1);
+            }
+            "--probe-secs" => {
+                args.probe_window =
+                    Duration::from_secs_f64(it.next().ok_or("--probe-secs S")?.parse()?)
+            }
             "--no-duckdb" => args.duckdb = false,
             "--out" => args.out = Some(PathBuf::from(it.next().ok_or("--out FILE")?)),
             "--no-out" => args.out = None,
@@ -166,26 +176,70 @@ fn p99(mut v: Vec<f64>) -> f64 {
     v[rank.clamp(1, v.len()) - 1]
 }
 
-/// Latencies of `count` probe loads into `probe.t`, or of as many as fit while `busy` says true
-/// (at least `count`).
+/// Latencies of the probe loads into `probe.t` made during `window`, calling `between` before
+/// each one (to keep a background job going).
 fn probe_loads(
     engine: &Engine,
-    count: usize,
-    mut busy: impl FnMut() -> bool,
+    window: Duration,
+    mut between: impl FnMut() -> Fallible<()>,
 ) -> Fallible<Vec<f64>> {
     let mut lat = Vec::new();
+    let start = Instant::now();
     let mut i = 0;
-    while lat.len() < count || busy() {
+    while start.elapsed() < window {
+        between()?;
         let batch = anchor_batch(1_000_000_000 + i * PROBE_ROWS, PROBE_ROWS);
         let t0 = Instant::now();
         engine.load("probe", "t", [batch])?;
         lat.push(t0.elapsed().as_secs_f64());
         i += 1;
-        if lat.len() >= 100_000 {
-            break;
-        }
     }
     Ok(lat)
+}
+
+/// Full backups of `bench` run back to back, each into a fresh repository (a content-addressed
+/// repository that already holds the files would copy nothing and measure nothing).
+struct BackgroundBackups<'a> {
+    backups: &'a Backups,
+    work: PathBuf,
+    running: Option<(u64, String, PathBuf)>,
+    started: usize,
+}
+
+impl BackgroundBackups<'_> {
+    /// Starts the next backup once the previous one has ended.
+    fn keep_going(&mut self) -> Fallible<()> {
+        if let Some((id, _, _)) = &self.running
+            && self.backups.job(*id).is_some_and(|j| !j.state.is_final())
+        {
+            return Ok(());
+        }
+        self.finish()?;
+        let name = format!("p99_{}", self.started);
+        let location = self.work.join(&name);
+        self.backups.create_repository(
+            &name,
+            location.to_str().ok_or("path")?,
+            false,
+            BTreeMap::new(),
+        )?;
+        let id = self
+            .backups
+            .backup("bench", &name, &name, Vec::new(), BTreeMap::new())?;
+        self.running = Some((id, name, location));
+        self.started += 1;
+        Ok(())
+    }
+
+    /// Waits for the running backup and removes its repository.
+    fn finish(&mut self) -> Fallible<()> {
+        if let Some((id, name, location)) = self.running.take() {
+            wait_job(self.backups, id)?;
+            self.backups.drop_repository(&name)?;
+            std::fs::remove_dir_all(&location)?;
+        }
+        Ok(())
+    }
 }
 
 fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
@@ -267,23 +321,24 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         })?;
         s.incr.push(t);
         incr_bytes = dir_bytes(&repo).saturating_sub(before);
-        // Load latency: small loads into another database, idle, then while a full backup of
-        // `bench` runs to a fresh repository (a content-addressed repository that already holds
-        // the files would copy nothing and measure nothing).
+        // Load latency: small loads into another database for a while idle, then for as long
+        // with full backups of `bench` running back to back.
         engine.create_database("probe")?;
         engine.create_table("probe", anchor_definition("t"))?;
-        let idle = probe_loads(&engine, 50, || false)?;
-        let repo2 = work.join("repo2");
-        backups.create_repository("r2", repo2.to_str().ok_or("path")?, false, BTreeMap::new())?;
-        let id = backups.backup("bench", "p99", "r2", Vec::new(), BTreeMap::new())?;
-        let during = probe_loads(&engine, 10, || {
-            backups.job(id).is_some_and(|j| !j.state.is_final())
-        })?;
-        wait_job(&backups, id)?;
+        let idle = probe_loads(&engine, args.probe_window, || Ok(()))?;
+        let mut background = BackgroundBackups {
+            backups: &backups,
+            work: work.clone(),
+            running: None,
+            started: 0,
+        };
+        let during = probe_loads(&engine, args.probe_window, || background.keep_going())?;
+        background.finish()?;
         println!(
-            "  probe loads: {} idle, {} during the backup",
+            "  probe loads: {} idle, {} during {} backups",
             idle.len(),
-            during.len()
+            during.len(),
+            background.started
         );
         s.load_p99_idle.push(p99(idle));
         s.load_p99_backup.push(p99(during));
@@ -542,6 +597,16 @@ fn main() -> Fallible<()> {
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             args.runs
         ));
+        md.push_str(&format!(
+            "Machine: the 2-core VM described in `.library/env` (shared: read the ratios, measured \
+             side by side). DuckDB via `benches/anchors/duckdb_anchor.py` with 2 threads. The \
+             incremental backup adds 1% of the rows to one of the 12 partitions. The load-latency \
+             probe loads {PROBE_ROWS}-row batches into another database for {:.0} s idle, then \
+             for {:.0} s while full backups of the table run back to back. Peak RSS is VmHWM over \
+             the RSS before the job (the generated rows are already resident).\n\n",
+            args.probe_window.as_secs_f64(),
+            args.probe_window.as_secs_f64(),
+        ));
         md.push_str("| metric | value | unit |\n|---|---:|---|\n");
         for (k, (v, u)) in &r.rows {
             md.push_str(&format!("| {k} | {v:.4} | {u} |\n"));
@@ -549,6 +614,12 @@ fn main() -> Fallible<()> {
         md.push_str("\n| ratio | value |\n|---|---:|\n");
         for (k, v) in &ratios {
             md.push_str(&format!("| {k} | {v} |\n"));
+        }
+        // Sections written by other benchmarks (`## ...`) are kept.
+        if let Ok(previous) = std::fs::read_to_string(out)
+            && let Some(at) = previous.find("\n## ")
+        {
+            md.push_str(&previous[at..]);
         }
         std::fs::write(out, md)?;
         println!("wrote {}", out.display());
