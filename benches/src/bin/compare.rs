@@ -335,10 +335,12 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         let during = probe_loads(&engine, args.probe_window, || background.keep_going())?;
         background.finish()?;
         println!(
-            "  probe loads: {} idle, {} during {} backups",
+            "  probe loads: {} idle (median {:.4} s), {} during {} backups (median {:.4} s)",
             idle.len(),
+            median(idle.clone()),
             during.len(),
-            background.started
+            background.started,
+            median(during.clone()),
         );
         s.load_p99_idle.push(p99(idle));
         s.load_p99_backup.push(p99(during));
