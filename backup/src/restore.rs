@@ -456,6 +456,17 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
 
     ctx.enter(JobState::Committing)?;
     ctx.check()?;
+    // The commit names the job: if the process stops before `jobs.json` says FINISHED, the next
+    // open finds the restore committed and reports it so (not CANCELLED).
+    ops.push(Op::PutMeta {
+        key: restore_commit_key(&plan.db),
+        value: Some(ctx.id().to_string()),
+    });
     import.commit(ops)?;
     Ok(())
+}
+
+/// The engine catalog record naming the last restore committed into `db`.
+pub(crate) fn restore_commit_key(db: &str) -> String {
+    format!("restore_commit/{db}")
 }

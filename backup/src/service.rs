@@ -191,8 +191,21 @@ impl Backups {
         if engine.storage().file_len(&jobs_path)?.is_some() {
             let bytes = engine.storage().read(&jobs_path)?;
             let records: Vec<JobRecord> = crate::format::decode_json(&jobs_path, &bytes)?;
+            let committed = engine.snapshot();
             for mut r in records {
-                if !r.state.is_final() {
+                let restore_committed = r.kind == JobKind::Restore
+                    && committed
+                        .meta
+                        .get(&crate::restore::restore_commit_key(&r.db))
+                        .is_some_and(|id| *id == r.id.to_string());
+                if !r.state.is_final() && restore_committed {
+                    // The process stopped after the restore's engine commit and before its
+                    // record said so: the data is there, the job finished.
+                    r.state = JobState::Finished;
+                    r.status = "[OK]".into();
+                    r.finished_time_ms = Some(now_ms());
+                    changed = true;
+                } else if !r.state.is_final() {
                     r.state = JobState::Cancelled;
                     r.status = format!("[COMMON_ERROR, msg: {}]", BackupError::Interrupted);
                     r.finished_time_ms = Some(now_ms());

@@ -351,6 +351,8 @@ fn referenced_files(snapshot: &Snapshot) -> Vec<String> {
 struct Stats {
     old_after_aimed: usize,
     new_after_aimed: usize,
+    /// Restores in flight found committed, whose job then showed FINISHED.
+    finished_after_commit: usize,
     verified: usize,
 }
 
@@ -380,11 +382,15 @@ fn check(
     }
     let restored = table_state(&engine, &snapshot, RESTORED)?;
     let before = model.restored.clone();
+    // A restore in flight whose commit landed (and changed something): its job must show
+    // FINISHED after reopen, whether or not its final record was written before the kill.
+    let mut committed_in_flight = false;
     match model.pending.take() {
         Some(after) if restored.as_ref() == Some(&after) => {
             if aimed {
                 stats.new_after_aimed += 1;
             }
+            committed_in_flight = before.as_ref() != Some(&after);
             model.restored = Some(after);
         }
         Some(after) if restored == before => {
@@ -416,6 +422,19 @@ fn check(
     }
     drop(snapshot);
     let b = Backups::open(engine.clone()).map_err(|e| format!("backups open: {e}"))?;
+    if committed_in_flight {
+        let last = b
+            .show_restore(Some(RESTORED))
+            .into_iter()
+            .max_by_key(|j| j.job_id);
+        if last.as_ref().map(|j| j.state) != Some(JobState::Finished) {
+            return Err(format!(
+                "the restore in flight committed, but its job shows {:?} after reopen",
+                last.map(|j| (j.job_id, j.state, j.status))
+            ));
+        }
+        stats.finished_after_commit += 1;
+    }
     if b.repositories().iter().any(|r| r.repo_name == REPO) {
         let listed = b.list_snapshots(REPO).map_err(|e| format!("list: {e}"))?;
         for s in listed.iter().filter(|s| s.status == "OK") {
@@ -551,10 +570,11 @@ fn main() {
     }
     println!(
         "backup crash harness: {kills} kill points ({aimed_kills} aimed at restore COMMITTING: \
-         {} left the old state, {} the new) in {:.1} s, {} acknowledged loads, {} snapshots \
-         deep-verified, restored table {:?}",
+         {} left the old state, {} the new; {} restores in flight found committed, all FINISHED) \
+         in {:.1} s, {} acknowledged loads, {} snapshots deep-verified, restored table {:?}",
         stats.old_after_aimed,
         stats.new_after_aimed,
+        stats.finished_after_commit,
         started.elapsed().as_secs_f64(),
         model.acked.len(),
         stats.verified,
