@@ -3,7 +3,7 @@
 //! ```text
 //! <location>/
 //!   shale_repository.json                       RepositoryFile
-//!   data/<h0h1>/<h2h3>/<blake3 hex>.parquet     segment files, content-addressed
+//!   data/<h0h1>/<blake3 hex>.parquet            segment files, content-addressed
 //!   snapshots/<snapshot>/meta.json              SnapshotMeta
 //!   snapshots/<snapshot>/__info_<ts>.json       SnapshotInfo, written last: commits the snapshot
 //! ```
@@ -113,7 +113,8 @@ pub struct RowsetMeta {
 /// One data file referenced by a snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileMeta {
-    /// Path relative to the repository root, `data/<h0h1>/<h2h3>/<hash>.parquet`.
+    /// Path relative to the repository root, `data/<h0h1>/<hash>.parquet` (or, written before
+    /// that layout, `data/<h0h1>/<h2h3>/<hash>.parquet`).
     pub path: String,
     /// BLAKE3 of the file, 64 lowercase hex digits.
     pub hash: String,
@@ -243,9 +244,18 @@ pub fn is_hash(hash: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The relative path of a data file with content hash `hash`.
+/// The relative path of a data file with content hash `hash`: one level of 256 folders. (A
+/// second level, as the first repositories had, doubled the directories a backup creates, and
+/// creating them was a third of a full backup's time on ext4.)
 pub fn data_path(hash: &str) -> String {
     // Callers pass a checked hash; slicing by bytes is safe because it is ASCII hex.
+    let a = hash.get(0..2).unwrap_or("00");
+    format!("{DATA_DIR}/{a}/{hash}.parquet")
+}
+
+/// The two-level path repositories written before [`data_path`]'s layout use; their snapshots
+/// stay restorable, verifiable and deletable.
+pub fn legacy_data_path(hash: &str) -> String {
     let (a, b) = (
         hash.get(0..2).unwrap_or("00"),
         hash.get(2..4).unwrap_or("00"),
@@ -259,7 +269,7 @@ pub fn validate_data_path(path: &str, hash: &str) -> std::result::Result<(), Str
     if !is_hash(hash) {
         return Err(format!("invalid file hash {hash:?}"));
     }
-    if path != data_path(hash) {
+    if path != data_path(hash) && path != legacy_data_path(hash) {
         return Err(format!("invalid file path {path:?} for hash {hash}"));
     }
     Ok(())
@@ -327,6 +337,9 @@ mod tests {
     fn data_paths_are_checked() {
         let h = "ab".repeat(32);
         assert!(validate_data_path(&data_path(&h), &h).is_ok());
+        assert!(validate_data_path(&legacy_data_path(&h), &h).is_ok());
+        assert_eq!(data_path(&h), format!("data/{}/{h}.parquet", &h[..2]));
+        assert!(validate_data_path(&format!("data/{h}.parquet"), &h).is_err());
         assert!(validate_data_path("../x", &h).is_err());
         assert!(validate_data_path(&data_path(&h), "../../etc").is_err());
         assert!(validate_data_path(&format!("/{}", data_path(&h)), &h).is_err());

@@ -311,3 +311,89 @@ fn an_unpartitioned_table_restored_under_an_alias_is_named_and_loadable(kind: Ki
         rows(&engine, &source, "shop", "items")
     );
 }
+
+/// Repositories written before data files moved to one folder level (`data/<h0h1>/<hash>`) keep
+/// `data/<h0h1>/<h2h3>/<hash>` paths in their meta.json: they still list OK, verify, restore and
+/// drop, and a new backup into them writes the new layout.
+#[test]
+fn a_repository_in_the_older_two_level_layout_still_restores_verifies_and_drops() {
+    use shale_backup::format::{
+        SnapshotInfo, SnapshotMeta, data_path, decode_json, encode_json, legacy_data_path,
+    };
+    let data = tempfile::tempdir().unwrap();
+    let location = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = open(&engine);
+    repo_at(&b, "repo", location.path());
+    let source = engine.snapshot();
+    backup_ok(&b, "shop", "old", "repo", vec![]);
+
+    // Rewrite the snapshot as the older layout wrote it.
+    let root = location.path();
+    let folder = root.join("snapshots/old");
+    let meta_path = folder.join("meta.json");
+    let mut meta: SnapshotMeta =
+        decode_json(&meta_path, &std::fs::read(&meta_path).unwrap()).unwrap();
+    let mut moved = 0;
+    for t in &mut meta.tables {
+        for p in &mut t.partitions {
+            for tablet in &mut p.tablets {
+                for rowset in &mut tablet.rowsets {
+                    for f in &mut rowset.files {
+                        assert_eq!(f.path, data_path(&f.hash));
+                        let legacy = legacy_data_path(&f.hash);
+                        if root.join(&f.path).exists() {
+                            std::fs::create_dir_all(root.join(&legacy).parent().unwrap()).unwrap();
+                            std::fs::rename(root.join(&f.path), root.join(&legacy)).unwrap();
+                            moved += 1;
+                        }
+                        f.path = legacy;
+                    }
+                }
+            }
+        }
+    }
+    assert!(moved > 0);
+    let meta_bytes = encode_json(&meta_path, &meta).unwrap();
+    std::fs::write(&meta_path, &meta_bytes).unwrap();
+    let info_path = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("__info_")
+        })
+        .unwrap();
+    let mut info = SnapshotInfo::decode(&info_path, &std::fs::read(&info_path).unwrap()).unwrap();
+    info.meta_size = meta_bytes.len() as u64;
+    info.meta_blake3 = blake3::hash(&meta_bytes).to_hex().to_string();
+    std::fs::write(&info_path, info.encode().unwrap()).unwrap();
+
+    let listed = b.list_snapshots("repo").unwrap();
+    assert_eq!(listed[0].status, "OK", "{listed:?}");
+    let report = b.verify("repo", "old", None, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    restore_ok(&b, "copy", "old", "repo", vec![]);
+    let now = engine.snapshot();
+    for t in ["sales", "items"] {
+        assert_eq!(
+            rows(&engine, &now, "copy", t),
+            rows(&engine, &source, "shop", t)
+        );
+    }
+
+    // A new backup writes the new layout; dropping the old snapshot frees the old paths only.
+    backup_ok(&b, "shop", "new", "repo", vec![]);
+    let report = b.drop_snapshot("repo", "old").unwrap();
+    assert!(report.files_removed as usize >= moved, "{report:?}");
+    let left = files_under(&root.join("data"));
+    assert!(!left.is_empty());
+    assert!(
+        left.iter().all(|f| f.matches('/').count() == 1),
+        "only one folder level is left: {left:?}"
+    );
+    let report = b.verify("repo", "new", None, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
