@@ -321,29 +321,6 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         })?;
         s.incr.push(t);
         incr_bytes = dir_bytes(&repo).saturating_sub(before);
-        // Load latency: small loads into another database for a while idle, then for as long
-        // with full backups of `bench` running back to back.
-        engine.create_database("probe")?;
-        engine.create_table("probe", anchor_definition("t"))?;
-        let idle = probe_loads(&engine, args.probe_window, || Ok(()))?;
-        let mut background = BackgroundBackups {
-            backups: &backups,
-            work: work.clone(),
-            running: None,
-            started: 0,
-        };
-        let during = probe_loads(&engine, args.probe_window, || background.keep_going())?;
-        background.finish()?;
-        println!(
-            "  probe loads: {} idle (median {:.4} s), {} during {} backups (median {:.4} s)",
-            idle.len(),
-            median(idle.clone()),
-            during.len(),
-            background.started,
-            median(during.clone()),
-        );
-        s.load_p99_idle.push(p99(idle));
-        s.load_p99_backup.push(p99(during));
         // Restore the full snapshot into a new database.
         let base = status_kb("VmRSS:");
         reset_peak_rss();
@@ -379,9 +356,36 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         if !status.success() {
             return Err("cat failed".into());
         }
+        // Load latency, last: its back-to-back backups write (and delete) gigabytes, whose
+        // write-back and discards would slow whatever is measured after them. Small loads into
+        // another database for a while idle, then for as long with full backups of `bench`
+        // running back to back.
+        engine.create_database("probe")?;
+        engine.create_table("probe", anchor_definition("t"))?;
+        let idle = probe_loads(&engine, args.probe_window, || Ok(()))?;
+        let mut background = BackgroundBackups {
+            backups: &backups,
+            work: work.clone(),
+            running: None,
+            started: 0,
+        };
+        let during = probe_loads(&engine, args.probe_window, || background.keep_going())?;
+        background.finish()?;
+        println!(
+            "  probe loads: {} idle (median {:.4} s), {} during {} backups (median {:.4} s)",
+            idle.len(),
+            median(idle.clone()),
+            during.len(),
+            background.started,
+            median(during.clone()),
+        );
+        s.load_p99_idle.push(p99(idle));
+        s.load_p99_backup.push(p99(during));
+        sync();
         drop(backups);
         drop(engine);
         let _ = std::fs::remove_dir_all(&work);
+        sync();
     }
     let rows = args.rows as f64;
     r.add("shale_load_s", median(s.load.clone()), "s");
