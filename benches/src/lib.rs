@@ -126,3 +126,18 @@ pub fn loaded_engine(dir: &std::path::Path, rows: usize) -> Result<Engine> {
     engine.load("bench", "t", anchor_batches(rows))?;
     Ok(engine)
 }
+
+/// A field of `/proc/self/status` (`VmRSS:`, `VmHWM:`) in bytes; 0 where there is none.
+pub fn proc_status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Resets the peak RSS (VmHWM) to the current RSS (Linux: 5 written to `clear_refs`).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

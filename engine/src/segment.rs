@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::scan::{Predicate, with_string_views};
 use crate::storage::{Storage, WritableFile};
-use crate::types::{TableSchema, Value};
+use crate::types::{ColumnType, TableSchema, Value};
 
 /// Rows per Parquet row group (at most).
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
@@ -683,11 +683,7 @@ impl SegmentWriter {
                 .stats
                 .iter()
                 .zip(schema.columns())
-                .map(|(acc, c)| ColumnStats {
-                    min: acc.min.as_ref().map(|v| v.to_literal(&c.column_type)),
-                    max: acc.max.as_ref().map(|v| v.to_literal(&c.column_type)),
-                    null_count: acc.null_count,
-                })
+                .map(|(acc, c)| acc.column_stats(&c.column_type))
                 .collect(),
         };
         Ok((meta, file))
@@ -774,6 +770,15 @@ impl StatsAccumulator {
         }
         self.min = min;
         self.max = max;
+    }
+
+    /// The manifest's statistics of a column of `column_type`.
+    fn column_stats(&self, column_type: &ColumnType) -> ColumnStats {
+        ColumnStats {
+            min: self.min.as_ref().map(|v| v.to_literal(column_type)),
+            max: self.max.as_ref().map(|v| v.to_literal(column_type)),
+            null_count: self.null_count,
+        }
     }
 
     /// No usable min/max.
@@ -950,11 +955,7 @@ mod tests {
         let expected: Vec<ColumnStats> = reference
             .iter()
             .zip(schema.columns())
-            .map(|(acc, c)| ColumnStats {
-                min: acc.min.as_ref().map(|v| v.to_literal(&c.column_type)),
-                max: acc.max.as_ref().map(|v| v.to_literal(&c.column_type)),
-                null_count: acc.null_count,
-            })
+            .map(|(acc, c)| acc.column_stats(&c.column_type))
             .collect();
         assert_eq!(meta.stats, expected);
         // Byte order: "é" (0xC3..) sorts after "zz", in full (not truncated to 64 bytes).

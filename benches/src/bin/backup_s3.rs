@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray};
 use shale_backup::{Backups, JobState, StoreOptions};
+use shale_benches::{proc_status_bytes, reset_peak_rss};
 use shale_engine::{
     Column, ColumnType, Distribution, Engine, PartitionDefinition, PartitionValues, Partitioning,
     TableDefinition,
@@ -237,25 +238,14 @@ fn load(engine: &Engine, rows: usize) -> Fallible<()> {
     Ok(())
 }
 
-/// A field of `/proc/self/status` in bytes (0 where there is none).
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// Runs `f` and returns its seconds and the peak RSS it added over the RSS before it.
 fn measured(f: impl FnOnce() -> Fallible<()>) -> Fallible<(f64, u64)> {
-    let base = status_bytes("VmRSS:");
-    // Linux: writing 5 to clear_refs resets VmHWM (peak RSS) to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let base = proc_status_bytes("VmRSS:");
+    reset_peak_rss();
     let t = Instant::now();
     f()?;
     let secs = t.elapsed().as_secs_f64();
-    Ok((secs, status_bytes("VmHWM:").saturating_sub(base)))
+    Ok((secs, proc_status_bytes("VmHWM:").saturating_sub(base)))
 }
 
 fn wait(b: &Backups, id: u64) -> Fallible<()> {

@@ -94,20 +94,6 @@ fn dir_bytes(path: &Path) -> u64 {
     total
 }
 
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn reset_peak_rss() {
-    // Linux: writing 5 to clear_refs resets VmHWM (peak RSS) to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 fn sync() {
     let _ = Command::new("sync").status();
 }
@@ -293,14 +279,14 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         // Full backup.
         let repo = work.join("repo");
         backups.create_repository("r", repo.to_str().ok_or("path")?, false, BTreeMap::new())?;
-        let base = status_kb("VmRSS:");
+        let base = proc_status_bytes("VmRSS:");
         reset_peak_rss();
         let (t, _) = time(|| {
             let id = backups.backup("bench", "full", "r", Vec::new(), BTreeMap::new())?;
             wait_job(&backups, id)
         })?;
         s.full.push(t);
-        rss_backup = status_kb("VmHWM:").saturating_sub(base);
+        rss_backup = proc_status_bytes("VmHWM:").saturating_sub(base);
         full_bytes = dir_bytes(&repo);
         // Incremental: 1% more rows, all into one partition (March), then a second snapshot.
         let extra = anchor_batch(args.rows, (args.rows / 100).max(1));
@@ -322,14 +308,14 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         s.incr.push(t);
         incr_bytes = dir_bytes(&repo).saturating_sub(before);
         // Restore the full snapshot into a new database.
-        let base = status_kb("VmRSS:");
+        let base = proc_status_bytes("VmRSS:");
         reset_peak_rss();
         let (t, _) = time(|| {
             let id = backups.restore("restored", "full", "r", Vec::new(), BTreeMap::new())?;
             wait_job(&backups, id)
         })?;
         s.restore.push(t);
-        rss_restore = status_kb("VmHWM:").saturating_sub(base);
+        rss_restore = proc_status_bytes("VmHWM:").saturating_sub(base);
         let restored = engine.snapshot().get_table("restored", "t")?.row_count();
         if restored != args.rows as u64 {
             return Err(format!("restore has {restored} rows, expected {}", args.rows).into());
