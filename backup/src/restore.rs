@@ -406,7 +406,11 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
             .create_file(relative)?;
         let source = store.display(&f.path);
         let mut reader = store.open_read(&f.path, 0)?;
-        let mut sink = |d: &[u8]| out.write_all(d).map_err(BackupError::from);
+        // Paced as a backup's copies are: a few chunks per file in the device queue at a time.
+        let mut sink = |d: &[u8]| {
+            out.write_all(d)?;
+            Ok(out.pace_writeback()?)
+        };
         let got = repository::copy_hashed(
             &mut *reader,
             Some(&mut sink),

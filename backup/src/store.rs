@@ -395,7 +395,13 @@ struct FsWriter {
 impl ObjectWriter for FsWriter {
     fn write_all(&mut self, data: &[u8], _check: &dyn Fn() -> Result<()>) -> Result<()> {
         match self.file.as_mut() {
-            Some(f) => Ok(f.write_all(data)?),
+            Some(f) => {
+                f.write_all(data)?;
+                // Each chunk's write-back starts now and the previous one's is waited for: a
+                // backup keeps a few chunks per file in the device queue, not the whole file,
+                // so other writers' fsyncs are not stuck behind it.
+                Ok(f.pace_writeback()?)
+            }
             None => Err(BackupError::corrupt(&self.tmp, "write after finish")),
         }
     }
