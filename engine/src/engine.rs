@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -924,9 +924,18 @@ pub fn segment_path(
 /// Fsyncs files from several threads at once: the device and the file system's journal then
 /// serve them together, where one after the other each waits for its own flush.
 fn sync_files(files: Vec<Box<dyn WritableFile>>) -> Result<()> {
+    sync_together(files, |mut file| file.sync())
+}
+
+/// Runs `sync` on every item from up to 16 threads at once (one by one for a single item); the
+/// first error wins.
+fn sync_together<T: Send>(items: Vec<T>, sync: impl Fn(T) -> Result<()> + Sync) -> Result<()> {
     const SYNC_THREADS_MAX: usize = 16;
-    let threads = files.len().min(SYNC_THREADS_MAX);
-    let queue = Mutex::new(files);
+    if items.len() < 2 {
+        return items.into_iter().try_for_each(sync);
+    }
+    let threads = items.len().min(SYNC_THREADS_MAX);
+    let queue = Mutex::new(items);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -934,7 +943,7 @@ fn sync_files(files: Vec<Box<dyn WritableFile>>) -> Result<()> {
                     loop {
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
                         match next {
-                            Some(mut file) => file.sync()?,
+                            Some(item) => sync(item)?,
                             None => return Ok(()),
                         }
                     }
@@ -987,33 +996,7 @@ fn sync_parent_dirs(storage: &dyn Storage, root: &Path, segments: &[SegmentMeta]
 
 /// Fsyncs `dirs` from several threads at once.
 fn sync_dirs_together(storage: &dyn Storage, dirs: &[PathBuf]) -> Result<()> {
-    const SYNC_THREADS_MAX: usize = 16;
-    if dirs.len() < 2 {
-        return dirs.iter().try_for_each(|d| storage.sync_dir(d));
-    }
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..dirs.len().min(SYNC_THREADS_MAX))
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    while let Some(dir) = dirs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        storage.sync_dir(dir)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        let mut result = Ok(());
-        for handle in handles {
-            let outcome = handle
-                .join()
-                .unwrap_or_else(|_| Err(Error::Cancelled("an fsync thread panicked".into())));
-            if result.is_ok() {
-                result = outcome;
-            }
-        }
-        result
-    })
+    sync_together(dirs.iter().collect(), |dir| storage.sync_dir(dir))
 }
 
 /// Files being imported into the engine (by a restore); removed on drop unless committed.

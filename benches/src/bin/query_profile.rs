@@ -29,7 +29,7 @@ fn cpu_secs() -> f64 {
     ticks as f64 / 100.0
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows = rows_from_env(20_000_000);
     let runs: usize = std::env::args()
         .nth(1)
@@ -38,17 +38,18 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("shale-query-profile-{rows}"));
     if !dir.join("CURRENT").exists() {
         let _ = std::fs::remove_dir_all(&dir);
-        loaded_engine(&dir, rows).expect("load");
+        loaded_engine(&dir, rows)?;
     }
-    let engine = Engine::open(&dir).expect("open");
+    let engine = Engine::open(&dir)?;
     for run in 0..runs {
-        let mut session = shale_sql::Session::new(engine.clone(), "root").expect("session");
+        let mut session = shale_sql::Session::new(engine.clone(), "root")?;
         let (t0, c0) = (Instant::now(), cpu_secs());
-        let result = session.execute(QUERY).expect("query");
+        let result = session.execute(QUERY)?;
         let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - c0);
         println!("run {run}: {wall:.4} s wall, {cpu:.4} s CPU");
         if run == 0 {
             println!("{result:?}");
         }
     }
+    Ok(())
 }
