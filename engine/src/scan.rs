@@ -2,17 +2,26 @@
 //!
 //! Partitions are pruned by their bounds and segments by their min/max statistics; the rows of
 //! the remaining segments are filtered exactly (unless [`ScanOptions::exact`] is off, for callers
-//! such as DataFusion that filter again). Segments are decoded by worker threads into a bounded
-//! channel, so a scan holds at most a few batches per thread in memory, whatever the table size.
+//! such as DataFusion that filter again).
+//!
+//! Two ways to run a scan, both over the same [`ScanTasks`] (the segments left after pruning,
+//! handed out one at a time to whichever thread asks next):
+//! - [`Engine::scan`]: worker threads decode into a bounded channel, so a scan holds at most a
+//!   few batches per thread in memory, whatever the table size.
+//! - [`Engine::scan_tasks`]: the caller's own threads decode, each claiming segments with
+//!   [`ScanTasks::next_segment`] and reading them in place ([`SegmentScan`]). A query engine
+//!   that aggregates each batch on the thread that decoded it (DataFusion's partitions) then
+//!   finds the batch still in that core's cache, and no thread waits on a channel.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar};
 use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::{boolean, cmp};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use crossbeam_channel::{Receiver, bounded, unbounded};
+use crossbeam_channel::{Receiver, bounded};
 
 use crate::catalog::Table;
 use crate::engine::{Engine, Snapshot};
@@ -270,15 +279,227 @@ pub fn plan(table: &Table, options: &ScanOptions) -> Result<(Vec<Arc<Segment>>, 
     Ok((chosen, pruned))
 }
 
+/// The segments of one scan, claimed one at a time by the threads that decode them.
+///
+/// Every segment is handed out exactly once, whichever threads ask and in whatever order they
+/// do; the first claims get the segments in partition order. Rows are the same as
+/// [`Engine::scan`]'s with the same options.
+#[derive(Debug)]
+pub struct ScanTasks {
+    table: Arc<Table>,
+    options: ScanOptions,
+    schema: SchemaRef,
+    segments: Vec<Arc<Segment>>,
+    next: AtomicUsize,
+    segments_pruned: usize,
+}
+
+impl ScanTasks {
+    /// The schema of the batches (after projection).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// What pruning left to read.
+    pub fn segments_scanned(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// What pruning skipped.
+    pub fn segments_pruned(&self) -> usize {
+        self.segments_pruned
+    }
+
+    /// Claims the next unread segment, to be decoded by the caller; `None` once every segment
+    /// was claimed. An error (the file does not match its checksum, is not Parquet) names the
+    /// file; the other segments can still be claimed.
+    pub fn next_segment(&self) -> Option<Result<SegmentScan>> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let segment = self.segments.get(index)?;
+        Some(SegmentScan::open(self, segment))
+    }
+}
+
+/// One claimed segment, decoded in the caller's thread: an iterator of its batches (filtered
+/// and projected as the scan's options say).
+pub struct SegmentScan {
+    /// The batches' schema.
+    schema: SchemaRef,
+    path: std::path::PathBuf,
+    reader: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
+    /// Schema indices of the columns read: the projection plus the filtered columns, in order.
+    read: Vec<usize>,
+    /// Schema indices of the columns returned, in the projection's order.
+    wanted: Vec<usize>,
+    /// Predicates applied to the rows here (`exact`), with the schema index and type of their
+    /// column.
+    filters: Vec<(usize, Predicate, ColumnType)>,
+}
+
+impl std::fmt::Debug for SegmentScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentScan")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// A decoder that panics on damaged bytes must not end the scan silently with rows missing: the
+/// panic becomes an error naming the file.
+fn catch_decoder_panic<T>(path: &std::path::Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::corrupt(path, "the Parquet decoder failed")))
+}
+
+impl SegmentScan {
+    fn open(tasks: &ScanTasks, segment: &Segment) -> Result<SegmentScan> {
+        let table = &tasks.table;
+        let options = &tasks.options;
+        let path = segment.full_path();
+        let filters: Vec<(usize, Predicate, ColumnType)> = if options.exact {
+            options
+                .predicates
+                .iter()
+                .filter_map(|p| {
+                    let i = table.schema.index_of(p.column())?;
+                    Some((i, p.clone(), table.schema.columns()[i].column_type))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let wanted: Vec<usize> = match &options.projection {
+            Some(p) => p.clone(),
+            None => (0..table.schema.columns().len()).collect(),
+        };
+        // Read the projected columns plus the filtered ones, in schema order.
+        let mut read: Vec<usize> = wanted
+            .iter()
+            .copied()
+            .chain(filters.iter().map(|(i, _, _)| *i))
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        // Row groups and pages are skipped by their min/max whether or not rows are filtered
+        // here.
+        let prune: Vec<(usize, &Predicate)> = options
+            .predicates
+            .iter()
+            .filter_map(|p| table.schema.index_of(p.column()).map(|i| (i, p)))
+            .collect();
+        let reader = catch_decoder_panic(&path, || {
+            segment.reader_pruned(
+                Some(&read),
+                options.batch_size,
+                &prune,
+                options.string_views,
+            )
+        })?;
+        Ok(SegmentScan {
+            schema: tasks.schema.clone(),
+            path,
+            reader: Some(reader),
+            read,
+            wanted,
+            filters,
+        })
+    }
+
+    /// The next decoded batch, `Ok(None)` at the end of the segment (or after an error).
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            let Some(batch) = self.reader.as_mut().and_then(|r| r.next()) else {
+                return Ok(None);
+            };
+            let path = &self.path;
+            let batch = batch.map_err(|e| Error::corrupt(path, format!("decoding failed: {e}")))?;
+            if batch.num_columns() != self.read.len() {
+                return Err(Error::corrupt(
+                    path,
+                    "column count differs from the table schema",
+                ));
+            }
+            let batch = self.filter_rows(batch)?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let columns: Vec<ArrayRef> = self
+                .wanted
+                .iter()
+                .map(|i| {
+                    self.read
+                        .binary_search(i)
+                        .map(|pos| batch.column(pos).clone())
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| Error::corrupt(path, "projection"))?;
+            let out = RecordBatch::try_new_with_options(
+                self.schema.clone(),
+                columns,
+                &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+            )
+            .map_err(|e| {
+                Error::corrupt(
+                    path,
+                    format!("segment does not match the table schema: {e}"),
+                )
+            })?;
+            return Ok(Some(out));
+        }
+    }
+
+    /// The rows of `batch` that satisfy every exact filter.
+    fn filter_rows(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let mut mask: Option<BooleanArray> = None;
+        for (i, pred, column_type) in &self.filters {
+            let pos = self
+                .read
+                .binary_search(i)
+                .map_err(|_| Error::corrupt(&self.path, "projection"))?;
+            let m = pred.evaluate(batch.column(pos).as_ref(), column_type)?;
+            mask = Some(match mask {
+                Some(prev) => boolean::and(&prev, &m)?,
+                None => m,
+            });
+        }
+        Ok(match mask {
+            Some(m) => filter_record_batch(&batch, &m)?,
+            None => batch,
+        })
+    }
+}
+
+impl Iterator for SegmentScan {
+    type Item = Result<RecordBatch>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.next_batch()))
+            .unwrap_or_else(|_| Err(Error::corrupt(&self.path, "the Parquet decoder failed")));
+        match result {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => {
+                self.reader = None;
+                None
+            }
+            Err(e) => {
+                // Nothing more is read from a segment that failed once.
+                self.reader = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 impl Engine {
-    /// Scans `db.table` as of `snapshot`.
-    pub fn scan(
+    /// The segments a scan of `db.table` as of `snapshot` reads, for the caller's threads to
+    /// decode ([`ScanTasks::next_segment`]). `options.threads` is not used: the callers are
+    /// the threads.
+    pub fn scan_tasks(
         &self,
         snapshot: &Snapshot,
         db: &str,
         table: &str,
         options: ScanOptions,
-    ) -> Result<ScanStream> {
+    ) -> Result<ScanTasks> {
         let table = snapshot.get_table(db, table)?.clone();
         let (segments, pruned) = plan(&table, &options)?;
         let arrow_schema = match options.string_views {
@@ -297,48 +518,50 @@ impl Engine {
             }
             None => arrow_schema.clone(),
         };
+        Ok(ScanTasks {
+            table,
+            options,
+            schema,
+            segments,
+            next: AtomicUsize::new(0),
+            segments_pruned: pruned,
+        })
+    }
+
+    /// Scans `db.table` as of `snapshot`, decoding on `options.threads` worker threads.
+    pub fn scan(
+        &self,
+        snapshot: &Snapshot,
+        db: &str,
+        table: &str,
+        options: ScanOptions,
+    ) -> Result<ScanStream> {
         let threads = match options.threads {
             0 => self.options().threads,
             n => n,
-        }
-        .clamp(1, segments.len().max(1));
-        let segments_scanned = segments.len();
-        let (task_tx, task_rx) = unbounded();
-        for s in segments {
-            let _ = task_tx.send(s);
-        }
-        drop(task_tx);
+        };
+        let tasks = Arc::new(self.scan_tasks(snapshot, db, table, options)?);
+        let threads = threads.clamp(1, tasks.segments_scanned().max(1));
         let (tx, rx) = bounded(threads * 2);
-        let options = Arc::new(options);
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let task_rx = task_rx.clone();
+            let tasks = tasks.clone();
             let tx = tx.clone();
-            let table = table.clone();
-            let options = options.clone();
-            let out_schema = schema.clone();
             let spawned = std::thread::Builder::new()
                 .name("shale-scan".into())
                 .spawn(move || {
-                    while let Ok(segment) = task_rx.recv() {
-                        // A decoder that panics on damaged bytes must not end the scan silently
-                        // with rows missing: it becomes an error naming the file.
-                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            scan_segment(&table, &segment, &options, &out_schema, &tx)
-                        }))
-                        .map(|r| r.map(|listening| listening.then_some(())))
-                        .unwrap_or_else(|_| {
-                            Err(Error::corrupt(
-                                segment.full_path(),
-                                "the Parquet decoder failed",
-                            ))
-                        });
-                        match result {
-                            Ok(Some(())) => {}
-                            // The consumer dropped the scan: open no further segment.
-                            Ok(None) => return,
+                    while let Some(segment) = tasks.next_segment() {
+                        let batches = match segment {
+                            Ok(batches) => batches,
                             Err(e) => {
                                 let _ = tx.send(Err(e));
+                                return;
+                            }
+                        };
+                        for batch in batches {
+                            let failed = batch.is_err();
+                            // The consumer dropped the scan: open no further segment.
+                            if tx.send(batch).is_err() || failed {
                                 return;
                             }
                         }
@@ -348,109 +571,11 @@ impl Engine {
             workers.push(spawned);
         }
         Ok(ScanStream {
-            schema,
+            schema: tasks.schema().clone(),
             receiver: rx,
             workers,
-            segments_scanned,
-            segments_pruned: pruned,
+            segments_scanned: tasks.segments_scanned(),
+            segments_pruned: tasks.segments_pruned(),
         })
     }
-}
-
-/// Reads one segment into `tx`; returns `Ok(false)` as soon as the consumer went away.
-fn scan_segment(
-    table: &Table,
-    segment: &Segment,
-    options: &ScanOptions,
-    out_schema: &SchemaRef,
-    tx: &crossbeam_channel::Sender<Result<RecordBatch>>,
-) -> Result<bool> {
-    let filters: Vec<(usize, &Predicate)> = if options.exact {
-        options
-            .predicates
-            .iter()
-            .filter_map(|p| table.schema.index_of(p.column()).map(|i| (i, p)))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let wanted: Vec<usize> = match &options.projection {
-        Some(p) => p.clone(),
-        None => (0..table.schema.columns().len()).collect(),
-    };
-    // Read the projected columns plus the filtered ones, in schema order.
-    let mut read: Vec<usize> = wanted
-        .iter()
-        .copied()
-        .chain(filters.iter().map(|(i, _)| *i))
-        .collect();
-    read.sort_unstable();
-    read.dedup();
-    // Row groups and pages are skipped by their min/max whether or not rows are filtered here.
-    let prune: Vec<(usize, &Predicate)> = options
-        .predicates
-        .iter()
-        .filter_map(|p| table.schema.index_of(p.column()).map(|i| (i, p)))
-        .collect();
-    let reader = segment.reader_pruned(
-        Some(&read),
-        options.batch_size,
-        &prune,
-        options.string_views,
-    )?;
-    let path = segment.full_path();
-    for batch in reader {
-        let batch = batch.map_err(|e| Error::corrupt(&path, format!("decoding failed: {e}")))?;
-        if batch.num_columns() != read.len() {
-            return Err(Error::corrupt(
-                &path,
-                "column count differs from the table schema",
-            ));
-        }
-        let batch = if filters.is_empty() {
-            batch
-        } else {
-            let mut mask: Option<BooleanArray> = None;
-            for (i, pred) in &filters {
-                let pos = read
-                    .binary_search(i)
-                    .map_err(|_| Error::corrupt(&path, "projection"))?;
-                let m = pred.evaluate(
-                    batch.column(pos).as_ref(),
-                    &table.schema.columns()[*i].column_type,
-                )?;
-                mask = Some(match mask {
-                    Some(prev) => boolean::and(&prev, &m)?,
-                    None => m,
-                });
-            }
-            match mask {
-                Some(m) => filter_record_batch(&batch, &m)?,
-                None => batch,
-            }
-        };
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        let columns: Vec<ArrayRef> = wanted
-            .iter()
-            .map(|i| read.binary_search(i).map(|pos| batch.column(pos).clone()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::corrupt(&path, "projection"))?;
-        let out = RecordBatch::try_new_with_options(
-            out_schema.clone(),
-            columns,
-            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-        )
-        .map_err(|e| {
-            Error::corrupt(
-                &path,
-                format!("segment does not match the table schema: {e}"),
-            )
-        })?;
-        if tx.send(Ok(out)).is_err() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }

@@ -13,9 +13,17 @@
 //! column (`col op literal`, `BETWEEN`, `IN (...)`) into [`Predicate`]s that prune partitions
 //! and segments. Pruning is inexact (DataFusion filters the rows again), so a filter we cannot
 //! translate faithfully is simply not pushed.
+//!
+//! A table scan is `target_partitions` DataFusion partitions over one engine [`ScanTasks`]: each
+//! partition claims the next unread segment when it needs rows and decodes it inside its own
+//! poll, so the operator above gets each batch on the thread (and in the cache) that decoded it.
+//! Before, one thread forwarded batches from the engine's scan threads, which on 2 cores ran
+//! beside DataFusion's 2 and handed every 64 Ki-row batch across cores.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
@@ -28,9 +36,9 @@ use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
-use futures::SinkExt;
 use shale_engine::{
-    ColumnType, Engine, Predicate, ScanOptions, Snapshot, Table, Value, with_string_views,
+    ColumnType, Engine, Predicate, ScanOptions, ScanTasks, SegmentScan, Snapshot, Table, Value,
+    with_string_views,
 };
 
 /// Name of the DataFusion catalog holding shale's databases.
@@ -158,7 +166,7 @@ impl TableProvider for ShaleTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -168,31 +176,50 @@ impl TableProvider for ShaleTable {
             Some(p) => Arc::new(full.project(p)?),
             None => full,
         };
+        let config = state.config();
         let options = ScanOptions {
             projection: projection.cloned(),
             predicates: filters
                 .iter()
                 .filter_map(|f| to_predicate(&self.table, f))
                 .collect(),
+            // Batches of the size DataFusion's operators are tuned for; they stay in the cache
+            // between the decoder and the operator above it.
+            batch_size: config.batch_size(),
             // DataFusion filters the rows again (the pushdown is Inexact).
             exact: false,
             string_views: true,
             ..ScanOptions::default()
         };
-        let partition = Arc::new(ScanPartition {
+        // Each partition decodes segments on the thread DataFusion polls it from. With a limit,
+        // one partition reads the segments in order and stops after the first `limit` rows.
+        let partitions = match limit {
+            Some(_) => 1,
+            None => config.target_partitions().max(1),
+        };
+        let scan = Arc::new(SharedScan {
             engine: self.engine.clone(),
             snapshot: self.snapshot.clone(),
             db: self.db.clone(),
             table: self.table.name.clone(),
-            schema: schema.clone(),
             options,
-            limit,
+            runs: Mutex::new(Vec::new()),
         });
+        let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions)
+            .map(|_| {
+                Arc::new(ScanPartition {
+                    scan: scan.clone(),
+                    schema: schema.clone(),
+                    runs_started: AtomicUsize::new(0),
+                    limit,
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
         // DataFusion passes a limit only when no filter stays above the scan (ours are all
         // Inexact), so the first `limit` rows read are the ones wanted.
         let exec = StreamingTableExec::try_new(
             schema,
-            vec![partition],
+            streams,
             None,
             Vec::<LexOrdering>::new(),
             false,
@@ -202,21 +229,48 @@ impl TableProvider for ShaleTable {
     }
 }
 
-/// One engine scan, run on its own thread and fed to DataFusion through a small channel.
+/// One engine scan shared by the partitions of a plan: each partition claims the next unread
+/// segment when it needs rows, so a partition whose thread runs slower (another query, another
+/// process on the core) simply reads fewer segments.
 #[derive(Debug)]
-struct ScanPartition {
+struct SharedScan {
     engine: Engine,
     snapshot: Snapshot,
     db: String,
     table: String,
-    schema: SchemaRef,
     options: ScanOptions,
+    /// The segments of each run of the plan: the n-th execution of every partition shares the
+    /// n-th entry (a plan may run more than once, e.g. the recursive term of a CTE), so each run
+    /// reads every segment exactly once.
+    runs: Mutex<Vec<Arc<ScanTasks>>>,
+}
+
+impl SharedScan {
+    fn run(&self, run: usize) -> Result<Arc<ScanTasks>, shale_engine::Error> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        while runs.len() <= run {
+            let tasks = self.engine.scan_tasks(
+                &self.snapshot,
+                &self.db,
+                &self.table,
+                self.options.clone(),
+            )?;
+            runs.push(Arc::new(tasks));
+        }
+        Ok(runs[run].clone())
+    }
+}
+
+/// One partition of a table's scan.
+#[derive(Debug)]
+struct ScanPartition {
+    scan: Arc<SharedScan>,
+    schema: SchemaRef,
+    /// How often this partition was executed: the index of its next run.
+    runs_started: AtomicUsize,
     /// Stop reading once this many rows were produced (`LIMIT` pushed down).
     limit: Option<usize>,
 }
-
-/// Batches in flight between the scan thread and DataFusion.
-const SCAN_CHANNEL_BATCHES: usize = 2;
 
 impl PartitionStream for ScanPartition {
     fn schema(&self) -> &SchemaRef {
@@ -224,45 +278,70 @@ impl PartitionStream for ScanPartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (mut sender, receiver) = futures::channel::mpsc::channel(SCAN_CHANNEL_BATCHES);
-        let engine = self.engine.clone();
-        let snapshot = self.snapshot.clone();
-        let db = self.db.clone();
-        let table = self.table.clone();
-        let options = self.options.clone();
-        let limit = self.limit;
-        // ScanStream is a blocking iterator; keep it off the async runtime's threads. The
-        // thread ends when the scan does, when `limit` rows were sent, or when DataFusion drops
-        // the receiver; dropping the engine's stream then stops its decoding.
-        std::thread::spawn(move || {
-            let to_df = |e: shale_engine::Error| DataFusionError::External(Box::new(e));
-            match engine.scan(&snapshot, &db, &table, options) {
-                Ok(stream) => {
-                    let mut rows_left = limit.unwrap_or(usize::MAX);
-                    for item in stream {
-                        if rows_left == 0 {
-                            break;
-                        }
-                        let item = item.map_err(to_df).map(|batch| {
-                            let rows = batch.num_rows().min(rows_left);
-                            rows_left -= rows;
-                            batch.slice(0, rows)
-                        });
-                        let failed = item.is_err();
-                        if futures::executor::block_on(sender.send(item)).is_err()
-                            || failed
-                            || rows_left == 0
-                        {
-                            break;
-                        }
+        let run = self.runs_started.fetch_add(1, Ordering::Relaxed);
+        let to_df = |e: shale_engine::Error| DataFusionError::External(Box::new(e));
+        let batches: Box<dyn Iterator<Item = datafusion::common::Result<RecordBatch>> + Send> =
+            match self.scan.run(run) {
+                Ok(tasks) => Box::new(PartitionBatches {
+                    tasks,
+                    segment: None,
+                    rows_left: self.limit.unwrap_or(usize::MAX),
+                    done: false,
+                }),
+                Err(e) => Box::new(std::iter::once(Err(to_df(e)))),
+            };
+        // Decoding is CPU work like any operator's: it runs inside the poll, on DataFusion's
+        // thread, one batch per poll.
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::iter(batches),
+        ))
+    }
+}
+
+/// The batches one partition decodes: segment after segment, claimed from the shared scan,
+/// until none is left, `limit` rows were produced, or an error.
+struct PartitionBatches {
+    tasks: Arc<ScanTasks>,
+    segment: Option<SegmentScan>,
+    rows_left: usize,
+    done: bool,
+}
+
+impl Iterator for PartitionBatches {
+    type Item = datafusion::common::Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let to_df = |e: shale_engine::Error| DataFusionError::External(Box::new(e));
+        while !self.done && self.rows_left > 0 {
+            let segment = match &mut self.segment {
+                Some(segment) => segment,
+                None => match self.tasks.next_segment() {
+                    Some(Ok(segment)) => self.segment.insert(segment),
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(Err(to_df(e)));
                     }
+                    None => {
+                        self.done = true;
+                        return None;
+                    }
+                },
+            };
+            match segment.next() {
+                Some(Ok(batch)) => {
+                    let rows = batch.num_rows().min(self.rows_left);
+                    self.rows_left -= rows;
+                    return Some(Ok(batch.slice(0, rows)));
                 }
-                Err(e) => {
-                    let _ = futures::executor::block_on(sender.send(Err(to_df(e))));
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(to_df(e)));
                 }
+                None => self.segment = None,
             }
-        });
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), receiver))
+        }
+        None
     }
 }
 
@@ -517,12 +596,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (engine, table) = table_with_a_corrupt_second_partition(dir.path());
         let partition = |limit| ScanPartition {
-            engine: engine.clone(),
-            snapshot: engine.snapshot(),
-            db: "d".into(),
-            table: "t".into(),
+            scan: Arc::new(SharedScan {
+                engine: engine.clone(),
+                snapshot: engine.snapshot(),
+                db: "d".into(),
+                table: "t".into(),
+                options: ScanOptions::default(),
+                runs: Mutex::new(Vec::new()),
+            }),
             schema: table.schema.arrow_schema().clone(),
-            options: ScanOptions::default(),
+            runs_started: AtomicUsize::new(0),
             limit,
         };
 
@@ -562,6 +645,147 @@ mod tests {
             futures::executor::block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))
                 .expect("a limited scan never reaches the corrupt partition");
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
+    }
+
+    /// A table of 4 RANGE partitions × 3 buckets holding the keys 0..400, one segment per tablet.
+    fn table_of_twelve_segments(dir: &std::path::Path) -> (Engine, Arc<Table>) {
+        use arrow::array::Int32Array;
+        use shale_engine::{
+            Column, Distribution, PartitionDefinition, PartitionValues, Partitioning,
+            TableDefinition,
+        };
+
+        let engine = Engine::open(dir).expect("engine");
+        engine.create_database("d").expect("database");
+        let mut def = TableDefinition::new("t", vec![Column::new("k", ColumnType::Int).key()]);
+        def.partitioning = Partitioning::Range { column: "k".into() };
+        def.partitions = (1..=4)
+            .map(|i| PartitionDefinition {
+                name: format!("p{i}"),
+                values: PartitionValues::LessThan(Some((i * 100).to_string())),
+            })
+            .collect();
+        def.distribution = Distribution::hash(vec!["k".into()], 3);
+        engine.create_table("d", def).expect("table");
+        let schema = engine
+            .snapshot()
+            .get_table("d", "t")
+            .expect("table")
+            .schema
+            .arrow_schema()
+            .clone();
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from_iter_values(0..400))])
+                .expect("batch");
+        engine.load("d", "t", [batch]).expect("load");
+        let table = engine
+            .snapshot()
+            .get_table("d", "t")
+            .expect("table")
+            .clone();
+        (engine, table)
+    }
+
+    fn keys(batches: &[RecordBatch]) -> Vec<i32> {
+        let mut keys: Vec<i32> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int32Array>()
+                    .expect("INT column")
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn the_partitions_of_a_scan_read_every_segment_once_per_run() {
+        use datafusion::physical_plan::ExecutionPlanProperties;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        use futures::StreamExt;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (engine, table) = table_of_twelve_segments(dir.path());
+        let provider = ShaleTable {
+            engine: engine.clone(),
+            snapshot: engine.snapshot(),
+            db: "d".into(),
+            table,
+        };
+        let ctx = SessionContext::new_with_config(
+            SessionConfig::new()
+                .with_target_partitions(3)
+                .with_batch_size(16),
+        );
+        let state = ctx.state();
+        let plan =
+            futures::executor::block_on(provider.scan(&state, None, &[], None)).expect("plan");
+        assert_eq!(plan.output_partitioning().partition_count(), 3);
+        let expected: Vec<i32> = (0..400).collect();
+        // Twice, as a plan may run more than once: each run reads all rows, once.
+        for run in 0..2 {
+            let mut streams: Vec<_> = (0..3)
+                .map(|p| plan.execute(p, ctx.task_ctx()).expect("execute"))
+                .collect();
+            // The partitions take turns, one batch each, so all of them claim segments.
+            let mut batches = Vec::new();
+            let mut per_partition = [0usize; 3];
+            let mut open = [true; 3];
+            while open.iter().any(|o| *o) {
+                for (p, stream) in streams.iter_mut().enumerate() {
+                    if !open[p] {
+                        continue;
+                    }
+                    match futures::executor::block_on(stream.next()) {
+                        Some(batch) => {
+                            let batch = batch.expect("batch");
+                            assert!(batch.num_rows() <= 16, "batches are DataFusion-sized");
+                            per_partition[p] += batch.num_rows();
+                            batches.push(batch);
+                        }
+                        None => open[p] = false,
+                    }
+                }
+            }
+            assert_eq!(keys(&batches), expected, "run {run}");
+            assert!(
+                per_partition.iter().all(|rows| *rows > 0),
+                "run {run}: every partition read some segments: {per_partition:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_partition_alone_reads_the_whole_table() {
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        use futures::StreamExt;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (engine, table) = table_of_twelve_segments(dir.path());
+        let provider = ShaleTable {
+            engine: engine.clone(),
+            snapshot: engine.snapshot(),
+            db: "d".into(),
+            table,
+        };
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+        let state = ctx.state();
+        let plan =
+            futures::executor::block_on(provider.scan(&state, None, &[], None)).expect("plan");
+        // Partition 0 runs to its end before partition 1 starts: it claims every segment.
+        let first = plan.execute(0, ctx.task_ctx()).expect("execute");
+        let batches: Vec<RecordBatch> = futures::executor::block_on(first.collect::<Vec<_>>())
+            .into_iter()
+            .collect::<datafusion::common::Result<_>>()
+            .expect("batches");
+        assert_eq!(keys(&batches), (0..400).collect::<Vec<i32>>());
+        let second = plan.execute(1, ctx.task_ctx()).expect("execute");
+        let rest = futures::executor::block_on(second.collect::<Vec<_>>());
+        assert!(rest.is_empty(), "the second partition found nothing left");
     }
 
     #[test]
