@@ -221,6 +221,7 @@ pub(crate) fn run(ctx: &JobCtx, plan: BackupPlan) -> Result<()> {
                             rows: s.row_count,
                             crc32c: s.crc32c,
                             stats: s.stats.clone(),
+                            parts: s.parts.clone(),
                         };
                         file_count += 1;
                         data_bytes += s.size;

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use shale_engine::{Column, ColumnStats, Distribution, PartitionValues, Partitioning};
+use shale_engine::{
+    Column, ColumnStats, Distribution, PartChecksums, PartitionValues, Partitioning,
+};
 
 use crate::error::{BackupError, Result};
 
@@ -126,6 +128,10 @@ pub struct FileMeta {
     pub crc32c: u32,
     /// Column statistics, in schema order.
     pub stats: Vec<ColumnStats>,
+    /// CRC-32C of the file's parts, as the engine's manifest records them (absent when the
+    /// engine recorded none); a restore gives them back to the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<PartChecksums>,
 }
 
 /// `__info_<timestamp>.json`: the commit marker of a snapshot.

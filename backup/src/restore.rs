@@ -358,6 +358,7 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
                             crc32c: f.crc32c,
                             hash: f.hash.clone(),
                             stats: f.stats.clone(),
+                            parts: f.parts.clone(),
                         });
                     }
                     rowsets.push(RowsetDef {

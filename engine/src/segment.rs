@@ -2,9 +2,12 @@
 //!
 //! A segment is written once (temporary content is never visible: the file is fsynced before
 //! the commit that names it), then only read, through a memory map. The manifest records per
-//! segment its size, CRC-32C (checked before the first read of the file in a process), BLAKE3
-//! content hash (the backup repository's content address) and per-column min/max/null counts
-//! (for pruning).
+//! segment its size, CRC-32C, BLAKE3 content hash (the backup repository's content address),
+//! per-column min/max/null counts (for pruning) and the CRC-32C of its parts
+//! ([`PartChecksums`]): the tail (page index and footer) and each column's chunks. Each part a
+//! read needs is checked before its first read in a process, so a query reading 2 of 5 columns
+//! checks (and faults into memory) about 2/5 of the file, not all of it. A segment recorded
+//! without part checksums (by an older version) is checked whole before its first read.
 //!
 //! Parquet settings: ZSTD level 1, chunk statistics, row groups of up to [`ROW_GROUP_ROWS`] rows;
 //! the Arrow schema is embedded so every reader gets the same types. The encoding of each column
@@ -77,6 +80,30 @@ pub struct SegmentMeta {
     pub hash: String,
     /// Per column, in schema order.
     pub stats: Vec<ColumnStats>,
+    /// CRC-32C of the file's parts; absent in manifests written before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<PartChecksums>,
+}
+
+/// Bytes per checksum block: part checksums cover their parts widened to multiples of it.
+pub const CHECKSUM_BLOCK_BYTES: u64 = 4096;
+
+/// CRC-32C of the parts of a segment file that a scan reads separately. Each part is widened
+/// to whole blocks of `block_bytes` (the last block ends at the end of the file), so the writer
+/// computes them from the CRC of the file's prefixes at block boundaries, without a second pass
+/// over the bytes. Parts overlap where they share a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartChecksums {
+    /// The block size the parts are widened to ([`CHECKSUM_BLOCK_BYTES`]).
+    pub block_bytes: u64,
+    /// Where the tail starts: the block holding the end of the last column chunk. The tail
+    /// runs to the end of the file and holds the page index and the footer.
+    pub tail_offset: u64,
+    /// CRC-32C of the tail.
+    pub tail_crc32c: u32,
+    /// Per Parquet leaf column (schema order): CRC-32C of the concatenation, in row group order,
+    /// of its column chunks, each widened to whole blocks.
+    pub column_crc32c: Vec<u32>,
 }
 
 /// Deletes segment files once they are both unreferenced in memory and removed by a durable
@@ -124,7 +151,10 @@ pub struct Segment {
     pub meta: SegmentMeta,
     /// Parsed min/max per column (`None` where unknown).
     pub(crate) bounds: Vec<Option<(Value, Value)>>,
+    /// The whole file (no part checksums) or its tail was checked in this process.
     verified: AtomicBool,
+    /// Per leaf column, whether its chunks were checked in this process.
+    verified_columns: Vec<AtomicBool>,
     gc: Arc<Gc>,
 }
 
@@ -147,10 +177,12 @@ impl Segment {
                 Some((min, max))
             })
             .collect();
+        let columns = meta.parts.as_ref().map_or(0, |p| p.column_crc32c.len());
         Segment {
             meta,
             bounds,
             verified: AtomicBool::new(false),
+            verified_columns: (0..columns).map(|_| AtomicBool::new(false)).collect(),
             gc,
         }
     }
@@ -162,6 +194,20 @@ impl Segment {
 
     /// Maps the file and checks its size and (once per process) its CRC-32C.
     pub fn map_verified(&self) -> Result<bytes::Bytes> {
+        let bytes = self.map_sized()?;
+        if !self.verified.load(Ordering::Relaxed) {
+            check_crc(&self.full_path(), &bytes, self.meta.crc32c, "")?;
+            self.verified.store(true, Ordering::Relaxed);
+            // Every part lies in the file just checked.
+            for column in &self.verified_columns {
+                column.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Maps the file and checks its size.
+    fn map_sized(&self) -> Result<bytes::Bytes> {
         let path = self.full_path();
         let bytes = self.gc.storage.map(&path)?;
         if bytes.len() as u64 != self.meta.size {
@@ -174,18 +220,83 @@ impl Segment {
                 ),
             ));
         }
+        Ok(bytes)
+    }
+
+    /// Maps the file and checks (once per process) the tail, where the footer and page index
+    /// are, if the segment has part checksums; otherwise the whole file.
+    fn map_tail_verified(&self) -> Result<bytes::Bytes> {
+        let Some(parts) = &self.meta.parts else {
+            return self.map_verified();
+        };
+        let bytes = self.map_sized()?;
         if !self.verified.load(Ordering::Relaxed) {
-            let actual = crc32c::crc32c(&bytes);
-            if actual != self.meta.crc32c {
-                return Err(Error::ChecksumMismatch {
-                    path,
-                    expected: format!("{:08x}", self.meta.crc32c),
-                    actual: format!("{actual:08x}"),
-                });
-            }
+            let path = self.full_path();
+            // Recorded values are input: the block size and the tail must fit the file.
+            let block_ok =
+                parts.block_bytes.is_power_of_two() && (512..=1 << 30).contains(&parts.block_bytes);
+            let tail = usize::try_from(parts.tail_offset)
+                .ok()
+                .filter(|t| {
+                    block_ok && *t <= bytes.len() && (*t as u64).is_multiple_of(parts.block_bytes)
+                })
+                .ok_or_else(|| {
+                    Error::corrupt(&path, "the manifest's part checksums do not fit the file")
+                })?;
+            check_crc(&path, &bytes[tail..], parts.tail_crc32c, " (tail)")?;
             self.verified.store(true, Ordering::Relaxed);
         }
         Ok(bytes)
+    }
+
+    /// Checks (once per process) the chunks of the leaf columns in `leaves` against the part
+    /// checksums; the chunk ranges come from `metadata`, read from the checked tail.
+    fn verify_columns(
+        &self,
+        bytes: &[u8],
+        metadata: &ParquetMetaData,
+        leaves: impl Iterator<Item = usize>,
+    ) -> Result<()> {
+        let Some(parts) = &self.meta.parts else {
+            return Ok(());
+        };
+        let path = self.full_path();
+        let columns = metadata.file_metadata().schema_descr().num_columns();
+        if columns != parts.column_crc32c.len() {
+            return Err(Error::corrupt(
+                &path,
+                format!(
+                    "the file has {columns} columns, the manifest's part checksums {}",
+                    parts.column_crc32c.len()
+                ),
+            ));
+        }
+        for leaf in leaves {
+            let (Some(done), Some(expected)) = (
+                self.verified_columns.get(leaf),
+                parts.column_crc32c.get(leaf),
+            ) else {
+                continue;
+            };
+            if done.load(Ordering::Relaxed) {
+                continue;
+            }
+            let mut crc = 0;
+            for row_group in metadata.row_groups() {
+                let (start, end) = column_span(row_group, leaf, parts.block_bytes, bytes.len())
+                    .ok_or_else(|| Error::corrupt(&path, "a column chunk lies outside the file"))?;
+                crc = crc32c::crc32c_append(crc, &bytes[start..end]);
+            }
+            if crc != *expected {
+                return Err(Error::ChecksumMismatch {
+                    path,
+                    expected: format!("{expected:08x} (column {leaf})"),
+                    actual: format!("{crc:08x}"),
+                });
+            }
+            done.store(true, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// A reader of the segment's rows, with the columns in `projection` (schema indices).
@@ -208,7 +319,7 @@ impl Segment {
         string_views: bool,
     ) -> Result<ParquetRecordBatchReader> {
         let path = self.full_path();
-        let bytes = self.map_verified()?;
+        let bytes = self.map_tail_verified()?;
         let pq = |source| Error::Parquet {
             path: path.clone(),
             source,
@@ -234,6 +345,12 @@ impl Segment {
             )
             .map_err(pq)?;
         }
+        // Only the chunks of the columns read are checked (and faulted into memory).
+        let schema_descr = metadata.metadata().file_metadata().schema_descr();
+        let leaves = (0..schema_descr.num_columns()).filter(|leaf| {
+            projection.is_none_or(|roots| roots.contains(&schema_descr.get_column_root_idx(*leaf)))
+        });
+        self.verify_columns(&bytes, metadata.metadata(), leaves)?;
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata);
         if !predicates.is_empty() {
             let (row_groups, selectors) = select_rows(builder.metadata(), predicates);
@@ -250,6 +367,44 @@ impl Segment {
         };
         builder.with_batch_size(batch_size).build().map_err(pq)
     }
+}
+
+/// Checks that `bytes` have the CRC-32C `expected`; `what` names the part in the error.
+fn check_crc(path: &Path, bytes: &[u8], expected: u32, what: &str) -> Result<()> {
+    let actual = crc32c::crc32c(bytes);
+    if actual != expected {
+        return Err(Error::ChecksumMismatch {
+            path: path.to_path_buf(),
+            expected: format!("{expected:08x}{what}"),
+            actual: format!("{actual:08x}"),
+        });
+    }
+    Ok(())
+}
+
+/// The byte range of leaf column `leaf`'s chunk in `row_group`, widened to whole blocks of
+/// `block_bytes` and cut at `file_len`; `None` if the chunk does not lie inside the file.
+fn column_span(
+    row_group: &parquet::file::metadata::RowGroupMetaData,
+    leaf: usize,
+    block_bytes: u64,
+    file_len: usize,
+) -> Option<(usize, usize)> {
+    let chunk = row_group.columns().get(leaf)?;
+    // As `ColumnChunkMetaData::byte_range`, which panics on negative values.
+    let start = chunk
+        .dictionary_page_offset()
+        .unwrap_or_else(|| chunk.data_page_offset());
+    let start = u64::try_from(start).ok()?;
+    let end = start.checked_add(u64::try_from(chunk.compressed_size()).ok()?)?;
+    if end > file_len as u64 {
+        return None;
+    }
+    let start = start - start % block_bytes;
+    let end = end
+        .checked_next_multiple_of(block_bytes)?
+        .min(file_len as u64);
+    Some((usize::try_from(start).ok()?, usize::try_from(end).ok()?))
 }
 
 /// The row groups, and the rows within them, that may satisfy every predicate according to the
@@ -415,9 +570,106 @@ struct ChecksumWriter {
     file: Option<Box<dyn WritableFile>>,
     size: u64,
     crc: u32,
+    /// CRC-32C of the file's first `(i + 1) * CHECKSUM_BLOCK_BYTES` bytes, for the part
+    /// checksums.
+    block_prefix_crcs: Vec<u32>,
     hasher: blake3::Hasher,
     /// The first error, kept with its path (io::Error loses it).
     error: Option<Error>,
+}
+
+/// The reflected CRC-32C polynomial.
+const CRC32C_POLY: u32 = 0x82f6_3b78;
+
+/// `a * b` modulo the CRC-32C polynomial, both in the reflected bit order of CRC values.
+fn crc32c_mul(a: u32, mut b: u32) -> u32 {
+    let mut product = 0;
+    let mut bit = 1u32 << 31;
+    while bit != 0 {
+        if a & bit != 0 {
+            product ^= b;
+        }
+        bit >>= 1;
+        b = if b & 1 != 0 {
+            (b >> 1) ^ CRC32C_POLY
+        } else {
+            b >> 1
+        };
+    }
+    product
+}
+
+/// What `crc`, the CRC-32C of some bytes A, becomes when `len` zero bytes are appended to A,
+/// minus the CRC of those zeros: with it, crc(A + B) = crc32c_shift(crc(A), |B|) ^ crc(B).
+/// (`crc32c::crc32c_combine` computes the same with two 32x32 matrix squarings per bit of the
+/// length where this needs two multiplications; a load does it a few dozen times per segment.)
+fn crc32c_shift(crc: u32, len: u64) -> u32 {
+    // x^(8 * 2^k) modulo the polynomial for each bit k of `len`, by repeated squaring.
+    let mut power = 1u32 << 23; // x^8: one byte
+    let mut shifted = crc;
+    let mut len = len;
+    while len != 0 {
+        if len & 1 != 0 {
+            shifted = crc32c_mul(power, shifted);
+        }
+        power = crc32c_mul(power, power);
+        len >>= 1;
+    }
+    shifted
+}
+
+impl ChecksumWriter {
+    /// CRC-32C of the file's first `offset` bytes, `offset` a block boundary or the file's end.
+    fn prefix_crc(&self, offset: u64) -> Option<u32> {
+        if offset == self.size {
+            return Some(self.crc);
+        }
+        if offset == 0 {
+            return Some(0);
+        }
+        if !offset.is_multiple_of(CHECKSUM_BLOCK_BYTES) {
+            return None;
+        }
+        let block = usize::try_from(offset / CHECKSUM_BLOCK_BYTES).ok()?;
+        self.block_prefix_crcs.get(block.checked_sub(1)?).copied()
+    }
+
+    /// CRC-32C of the bytes `[start, end)`, both block boundaries or the file's end, from the
+    /// prefix CRCs: crc(prefix + part) = crc(prefix) shifted by the part's length, XOR crc(part).
+    fn range_crc(&self, start: u64, end: u64) -> Option<u32> {
+        Some(self.prefix_crc(end)? ^ crc32c_shift(self.prefix_crc(start)?, end - start))
+    }
+
+    /// The part checksums of the finished file described by `metadata`; `None` if its layout is
+    /// not the one expected (the file is then checked whole).
+    fn part_checksums(&self, metadata: &ParquetMetaData) -> Option<PartChecksums> {
+        let file_len = usize::try_from(self.size).ok()?;
+        let columns = metadata.file_metadata().schema_descr().num_columns();
+        let mut column_crc32c = Vec::with_capacity(columns);
+        let mut data_end = 0;
+        for leaf in 0..columns {
+            let mut crc = 0u32;
+            for row_group in metadata.row_groups() {
+                let (start, end) = column_span(row_group, leaf, CHECKSUM_BLOCK_BYTES, file_len)?;
+                let (start, end) = (start as u64, end as u64);
+                crc = crc32c_shift(crc, end - start) ^ self.range_crc(start, end)?;
+                let chunk = row_group.columns().get(leaf)?;
+                let chunk_end = chunk
+                    .dictionary_page_offset()
+                    .unwrap_or_else(|| chunk.data_page_offset())
+                    .checked_add(chunk.compressed_size())?;
+                data_end = data_end.max(u64::try_from(chunk_end).ok()?);
+            }
+            column_crc32c.push(crc);
+        }
+        let tail_offset = data_end - data_end % CHECKSUM_BLOCK_BYTES;
+        Some(PartChecksums {
+            block_bytes: CHECKSUM_BLOCK_BYTES,
+            tail_offset,
+            tail_crc32c: self.range_crc(tail_offset, self.size)?,
+            column_crc32c,
+        })
+    }
 }
 
 impl Write for ChecksumWriter {
@@ -430,8 +682,20 @@ impl Write for ChecksumWriter {
             self.error.get_or_insert(e);
             return Err(io::Error::other(message));
         }
-        self.size += buf.len() as u64;
-        self.crc = crc32c::crc32c_append(self.crc, buf);
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let to_boundary = CHECKSUM_BLOCK_BYTES - self.size % CHECKSUM_BLOCK_BYTES;
+            let take = rest
+                .len()
+                .min(usize::try_from(to_boundary).unwrap_or(usize::MAX));
+            let (piece, after) = rest.split_at(take);
+            self.crc = crc32c::crc32c_append(self.crc, piece);
+            self.size += take as u64;
+            if self.size.is_multiple_of(CHECKSUM_BLOCK_BYTES) {
+                self.block_prefix_crcs.push(self.crc);
+            }
+            rest = after;
+        }
         self.hasher.update(buf);
         Ok(buf.len())
     }
@@ -578,6 +842,7 @@ impl SegmentWriter {
             file: Some(file),
             size: 0,
             crc: 0,
+            block_prefix_crcs: Vec::new(),
             hasher: blake3::Hasher::new(),
             error: None,
         };
@@ -673,11 +938,13 @@ impl SegmentWriter {
                 io::Error::other("the segment file is closed"),
             )
         })?;
+        let parts = sink.part_checksums(&metadata);
         let meta = SegmentMeta {
             path: self.relative.clone(),
             row_count: self.row_count,
             size: sink.size,
             crc32c: sink.crc,
+            parts,
             hash: sink.hasher.finalize().to_hex().to_string(),
             stats: self
                 .stats
@@ -962,5 +1229,223 @@ mod tests {
         assert_eq!(meta.stats[4].max.as_deref(), Some(long.as_str()));
         assert_eq!(meta.stats[0].min.as_deref(), Some("-128"));
         assert_eq!(meta.stats[1].null_count, 3);
+    }
+
+    /// A segment of (id BIGINT, name STRING, amount DOUBLE) in three row groups of 6,000 rows,
+    /// each column chunk several checksum blocks long (random doubles barely compress).
+    fn three_column_segment(dir: &Path) -> (TableSchema, SegmentMeta) {
+        use crate::storage::StdStorage;
+        use crate::types::{Column, ColumnType};
+        let schema = TableSchema::new(vec![
+            Column::new("id", ColumnType::BigInt),
+            Column::new("name", ColumnType::String),
+            Column::new("amount", ColumnType::Double),
+        ])
+        .unwrap();
+        let mut state = 0x2025_u64;
+        let mut random = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            state >> 11
+        };
+        let batches: Vec<RecordBatch> = (0..3)
+            .map(|g| {
+                let ids: Vec<i64> = (g * 6000..(g + 1) * 6000).collect();
+                RecordBatch::try_new(
+                    schema.arrow_schema().clone(),
+                    vec![
+                        Arc::new(Int64Array::from(ids.clone())),
+                        Arc::new(StringArray::from_iter_values(
+                            ids.iter().map(|i| format!("name-{}", i * 7919 % 10007)),
+                        )),
+                        Arc::new(Float64Array::from_iter_values(
+                            (0..6000).map(|_| random() as f64 / 3.0),
+                        )),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut writer =
+            SegmentWriter::create(&StdStorage, dir, "s.parquet".into(), &schema, &batches[0])
+                .unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+            writer.end_row_group().unwrap();
+        }
+        let (meta, mut file) = writer.finish_unsynced(&schema).unwrap();
+        file.sync().unwrap();
+        (schema, meta)
+    }
+
+    fn segment(dir: &Path, schema: &TableSchema, meta: &SegmentMeta) -> Segment {
+        use crate::storage::StdStorage;
+        let gc = Arc::new(Gc::new(Arc::new(StdStorage), dir.to_path_buf()));
+        Segment::new(meta.clone(), schema, gc)
+    }
+
+    fn rows_read(segment: &Segment, columns: &[usize]) -> Result<usize> {
+        let mut rows = 0;
+        for batch in segment.reader(Some(columns), 1024)? {
+            rows += batch
+                .map_err(|e| Error::corrupt(segment.full_path(), e.to_string()))?
+                .num_rows();
+        }
+        Ok(rows)
+    }
+
+    /// Flips one byte of the file at `offset`.
+    fn flip(path: &Path, offset: u64) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[offset as usize] ^= 0x55;
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn part_checksums_are_the_crcs_of_the_block_aligned_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, meta) = three_column_segment(dir.path());
+        let bytes = bytes::Bytes::from(std::fs::read(dir.path().join("s.parquet")).unwrap());
+        assert_eq!(meta.crc32c, crc32c::crc32c(&bytes));
+        let parts = meta
+            .parts
+            .expect("a written segment records part checksums");
+        assert_eq!(parts.block_bytes, CHECKSUM_BLOCK_BYTES);
+        let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).unwrap();
+        let metadata = metadata.metadata();
+        assert_eq!(metadata.num_row_groups(), 3);
+        assert_eq!(parts.column_crc32c.len(), 3);
+        for (leaf, expected) in parts.column_crc32c.iter().enumerate() {
+            let mut crc = 0;
+            for row_group in metadata.row_groups() {
+                let (start, end) =
+                    column_span(row_group, leaf, CHECKSUM_BLOCK_BYTES, bytes.len()).unwrap();
+                assert_eq!(start as u64 % CHECKSUM_BLOCK_BYTES, 0);
+                assert!((end as u64).is_multiple_of(CHECKSUM_BLOCK_BYTES) || end == bytes.len());
+                crc = crc32c::crc32c_append(crc, &bytes[start..end]);
+            }
+            assert_eq!(crc, *expected, "column {leaf}");
+        }
+        // The tail starts in the last column chunk and holds the footer.
+        let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..][..4].try_into().unwrap());
+        assert!(parts.tail_offset + u64::from(footer_len) + 8 <= bytes.len() as u64);
+        assert!(parts.tail_offset.is_multiple_of(CHECKSUM_BLOCK_BYTES));
+        assert_eq!(
+            parts.tail_crc32c,
+            crc32c::crc32c(&bytes[parts.tail_offset as usize..])
+        );
+    }
+
+    #[test]
+    fn a_read_checks_the_parts_it_reads_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, meta) = three_column_segment(dir.path());
+        let path = dir.path().join("s.parquet");
+        let parts = meta.parts.clone().unwrap();
+        let bytes = bytes::Bytes::from(std::fs::read(&path).unwrap());
+        let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).unwrap();
+        // A byte in the middle of `amount`'s first chunk, in no other part's blocks.
+        let chunk = metadata.metadata().row_group(0).column(2);
+        let (start, len) = chunk.byte_range();
+        assert!(
+            len > 3 * CHECKSUM_BLOCK_BYTES,
+            "the chunk spans several blocks"
+        );
+        flip(&path, start + len / 2);
+
+        // Reading other columns never touches it.
+        let damaged = segment(dir.path(), &schema, &meta);
+        assert_eq!(rows_read(&damaged, &[0, 1]).unwrap(), 18_000);
+        let err = rows_read(&damaged, &[2]).unwrap_err();
+        assert!(
+            matches!(&err, Error::ChecksumMismatch { path: p, expected, .. }
+                if p == &path && expected.ends_with("(column 2)")),
+            "{err}"
+        );
+        // Nor does a check pass once and then stop checking: the column still fails.
+        assert!(matches!(
+            rows_read(&damaged, &[0, 2]),
+            Err(Error::ChecksumMismatch { .. })
+        ));
+
+        // A segment recorded without part checksums (an older manifest) is checked whole.
+        let old = SegmentMeta {
+            parts: None,
+            ..meta.clone()
+        };
+        assert!(matches!(
+            rows_read(&segment(dir.path(), &schema, &old), &[0]),
+            Err(Error::ChecksumMismatch { .. })
+        ));
+
+        // Damage in the tail (the footer) fails every read, whichever columns.
+        flip(&path, start + len / 2);
+        assert_eq!(
+            rows_read(&segment(dir.path(), &schema, &meta), &[2]).unwrap(),
+            18_000
+        );
+        flip(&path, bytes.len() as u64 - 20);
+        let err = rows_read(&segment(dir.path(), &schema, &meta), &[0]).unwrap_err();
+        assert!(
+            matches!(&err, Error::ChecksumMismatch { expected, .. } if expected.ends_with("(tail)")),
+            "{err}"
+        );
+
+        // Recorded checksums that do not fit the file are a typed error, not a panic.
+        flip(&path, bytes.len() as u64 - 20);
+        for bad in [
+            PartChecksums {
+                block_bytes: 0,
+                ..parts.clone()
+            },
+            PartChecksums {
+                tail_offset: bytes.len() as u64 + CHECKSUM_BLOCK_BYTES,
+                ..parts.clone()
+            },
+            PartChecksums {
+                column_crc32c: vec![0; 2],
+                ..parts.clone()
+            },
+        ] {
+            let meta = SegmentMeta {
+                parts: Some(bad),
+                ..meta.clone()
+            };
+            let err = rows_read(&segment(dir.path(), &schema, &meta), &[0]).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn shifted_crcs_combine_as_the_crc_of_the_concatenation() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        for (split, end) in [
+            (0, 1),
+            (1, 2),
+            (3, 4096),
+            (4096, 8192),
+            (5000, 20_000),
+            (0, 0),
+        ] {
+            let (a, b) = data[..end].split_at(split);
+            let (ca, cb) = (crc32c::crc32c(a), crc32c::crc32c(b));
+            let whole = crc32c::crc32c(&data[..end]);
+            assert_eq!(
+                crc32c_shift(ca, b.len() as u64) ^ cb,
+                whole,
+                "{split}..{end}"
+            );
+            assert_eq!(crc32c::crc32c_combine(ca, cb, b.len()), whole);
+        }
+    }
+
+    #[test]
+    fn manifests_without_part_checksums_still_decode() {
+        let json =
+            r#"{"path":"a.parquet","row_count":1,"size":10,"crc32c":7,"hash":"","stats":[]}"#;
+        let meta: SegmentMeta = serde_json::from_str(json).unwrap();
+        assert_eq!(meta.parts, None);
+        assert!(!serde_json::to_string(&meta).unwrap().contains("parts"));
     }
 }

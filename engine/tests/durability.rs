@@ -335,6 +335,7 @@ fn garbage_with_a_matching_checksum_is_a_decode_error() {
             crc32c: crc32c::crc32c(&data),
             hash: String::new(),
             stats: Vec::new(),
+            parts: None,
         };
         import
             .commit(vec![manifest::Op::AddRowsets {

@@ -42,6 +42,7 @@ fn scan_forged_segment(data: &[u8]) -> usize {
         crc32c: crc32c::crc32c(data),
         hash: String::new(),
         stats: Vec::new(),
+        parts: None,
     };
     let op = manifest::Op::AddRowsets {
         db: "db".into(),

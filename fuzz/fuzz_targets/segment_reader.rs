@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         crc32c: crc32c_of(data),
         hash: String::new(),
         stats: Vec::new(),
+        parts: None,
     };
     let op = manifest::Op::AddRowsets {
         db: "db".into(),
