@@ -366,18 +366,51 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
-/// [`WriteGroup`] of S3: a completed PUT or multipart upload is visible and durable, nothing to
-/// wait for.
+/// [`WriteGroup`] of S3: a completed PUT or multipart upload is visible and durable, so there
+/// is nothing to wait for; the claims and the commit are conditional PUTs, sent in order.
 #[derive(Debug)]
-struct S3WriteGroup<'a>(&'a S3Store);
+struct S3WriteGroup<'a> {
+    store: &'a S3Store,
+    claims: Mutex<Vec<(String, Vec<u8>)>>,
+    commit: Mutex<Option<(String, Vec<u8>)>>,
+}
 
 impl WriteGroup for S3WriteGroup<'_> {
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
-        self.0.create(key)
+        self.store.create(key)
+    }
+
+    fn create_once(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        lock(&self.claims).push((key.to_string(), bytes.to_vec()));
+        Ok(())
+    }
+
+    fn prepare_commit(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        *lock(&self.commit) = Some((key.to_string(), bytes.to_vec()));
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
+        let claims = std::mem::take(&mut *lock(&self.claims));
+        let mut created = Vec::new();
+        for (key, bytes) in &claims {
+            if let Err(e) = self.store.put_once(key, bytes) {
+                // Undo the claims made before: on `Err` the group holds none.
+                for key in created {
+                    let _ = self.store.delete(key);
+                }
+                return Err(e);
+            }
+            created.push(key);
+        }
         Ok(())
+    }
+
+    fn commit(&self) -> Result<()> {
+        let (key, bytes) = lock(&self.commit).take().ok_or_else(|| {
+            BackupError::corrupt(self.store.display(""), "no commit object staged")
+        })?;
+        self.store.put_once(&key, &bytes)
     }
 }
 
@@ -462,7 +495,11 @@ impl RepoStore for S3Store {
     }
 
     fn begin_writes(&self) -> Result<Box<dyn WriteGroup + '_>> {
-        Ok(Box::new(S3WriteGroup(self)))
+        Ok(Box::new(S3WriteGroup {
+            store: self,
+            claims: Mutex::new(Vec::new()),
+            commit: Mutex::new(None),
+        }))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>> {
@@ -529,6 +566,12 @@ impl RepoStore for S3Store {
 
     fn parallelism(&self) -> usize {
         self.options.files_in_flight.max(1)
+    }
+
+    fn try_lock(&self, _exclusive: bool) -> Result<Option<LocationLock>> {
+        // S3 has no lock: a snapshot name is still committed by one writer (conditional
+        // creates), but one repository must have one writing cluster (design.md, "Stores").
+        Ok(Some(LocationLock::none()))
     }
 
     fn last_error(&self) -> Option<String> {

@@ -513,9 +513,10 @@ fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_c
     load_items(&engine, "shop", 5);
     let b = open_serial(&engine);
 
-    // The order in a clean run: every data file written to a temporary name, then a
-    // file-system sync (their bytes), then every rename into place, then a second sync (the
-    // names and new directories), then meta.json and the info file.
+    // The order in a clean run: every data file, meta.json and the info file written to
+    // temporary names, then a file-system sync (their bytes), then every data file renamed into
+    // place and meta.json linked (the claim), then a second sync (the names and new
+    // directories), then the info file linked (the commit) and its folder fsynced.
     let root = repos.path().join("probe");
     repo_at(&b, "probe", &root);
     storage.arm(None);
@@ -528,26 +529,44 @@ fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_c
     for &n in &syncs {
         assert_eq!(log[n].1.components().collect::<PathBuf>(), root);
     }
-    let data_dir = root.join("data");
-    let on_data = |kind: OpKind| -> Vec<usize> {
+    let under = |kind: OpKind, dir: &Path| -> Vec<usize> {
         (0..log.len())
-            .filter(|&n| log[n].0 == kind && log[n].1.starts_with(&data_dir))
+            .filter(|&n| log[n].0 == kind && log[n].1.starts_with(dir))
             .collect()
     };
-    let (writes, renames) = (on_data(OpKind::Write), on_data(OpKind::Rename));
+    let (data_dir, snapshot_dir) = (root.join("data"), root.join("snapshots/snap"));
+    let (writes, renames) = (
+        under(OpKind::Write, &data_dir),
+        under(OpKind::Rename, &data_dir),
+    );
     assert!(!writes.is_empty() && !renames.is_empty(), "{log:?}");
     assert!(writes.iter().all(|&n| n < syncs[0]), "{log:?}");
     assert!(
         renames.iter().all(|&n| syncs[0] < n && n < syncs[1]),
         "{log:?}"
     );
-    let snapshot_dir = root.join("snapshots");
-    let first_snapshot_write = (0..log.len())
-        .find(|&n| log[n].1.starts_with(&snapshot_dir) && log[n].0 == OpKind::Create)
-        .expect("meta.json is written");
+    let staged = under(OpKind::Write, &snapshot_dir);
+    assert_eq!(staged.len(), 2, "meta.json and the info file: {log:?}");
+    assert!(staged.iter().all(|&n| n < syncs[0]), "{log:?}");
+    let links = under(OpKind::Link, &snapshot_dir);
+    assert_eq!(links.len(), 2, "{log:?}");
+    assert!(log[links[0]].1.ends_with("meta.json"), "{log:?}");
     assert!(
-        syncs[1] < first_snapshot_write,
-        "meta.json written before the sync: {log:?}"
+        renames.iter().all(|&n| n < links[0]) && links[0] < syncs[1],
+        "the claim after the data files' names, before the second sync: {log:?}"
+    );
+    assert!(
+        syncs[1] < links[1],
+        "the commit after the second sync: {log:?}"
+    );
+    let last_dir_sync = under(OpKind::SyncDir, &snapshot_dir);
+    assert!(
+        last_dir_sync.iter().any(|&n| n > links[1]),
+        "the commit's folder fsynced: {log:?}"
+    );
+    assert!(
+        !(syncs[0]..log.len()).any(|n| log[n].0 == OpKind::Sync && log[n].1.starts_with(&root)),
+        "no file fsync in the repository after the first sync: {log:?}"
     );
 
     // A failure of either sync (a write-back error syncfs reports) cancels the job naming the
