@@ -3,6 +3,11 @@
 //! name exists. Tested with child processes racing for the same keys, and with two engines
 //! (two services, each with its own repository lock, as two processes would have) held at the
 //! claim until both have uploaded, so both really race for one snapshot name.
+//!
+//! Filesystem only: the claim here is `link(2)` of a temp file, which S3 does not have. On S3
+//! put-once is one conditional PUT (`If-None-Match: *`) whose atomicity is the server's, the
+//! same across processes as across engines; `s3.rs` (`the_info_object_is_created_only_once`)
+//! races two engines for one snapshot name there.
 
 mod common;
 
