@@ -4,6 +4,11 @@
 //! removal and DROP SNAPSHOT's sweep from destroying another writer's work (two engines, two
 //! services, each with its own in-process repository lock, as two processes would have, one
 //! held inside its critical section by a state hook).
+//!
+//! Filesystem only: the claim here is `link(2)` of a temp file and the lock is `flock(2)`,
+//! which S3 does not have. On S3 put-once is one conditional PUT (`If-None-Match: *`) whose
+//! atomicity is the server's, the same across processes as across engines; `s3.rs`
+//! (`the_info_object_is_created_only_once`) races two engines for one snapshot name there.
 
 mod common;
 
