@@ -273,9 +273,11 @@ pub(crate) fn run(ctx: &JobCtx, plan: BackupPlan) -> Result<()> {
     ctx.stamp(|r, now| r.snapshot_finished_time_ms = Some(now));
 
     ctx.enter(JobState::UploadSnapshot)?;
-    let repo_lock = ctx.inner.repository_lock(&plan.repository.name);
-    let _guard = ctx.lock_repository(&repo_lock)?;
     let store = ctx.inner.store(&plan.repository)?;
+    // Held from the leftover check to the commit: no other writer, in this process or another,
+    // can remove this job's claim as a leftover, nor sweep a data file it found present.
+    let repo_lock = ctx.inner.repository_lock(&plan.repository.name);
+    let _guard = ctx.lock_repository(&repo_lock, &*store, true)?;
     if repository::snapshot_committed(&*store, &plan.snapshot)? {
         return Err(BackupError::SnapshotExists {
             name: plan.snapshot.clone(),
@@ -375,27 +377,11 @@ fn upload(
     repository::parallel_each(store.parallelism(), &list, |u, stopped| {
         upload_one(ctx, &**store, &*writes, u, stopped)
     })?;
-    // Every file meta.json names is durable before meta.json and the info file are written:
-    // those copied now, and those found present, which an earlier job may have renamed into
-    // place without reaching its own sync.
-    writes.sync()?;
     ctx.stamp(|r, now| r.transfer_finished_time_ms = Some(now));
 
     ctx.enter(JobState::SaveMeta)?;
     let meta_key = format!("{prefix}{META_FILE}");
     let meta_bytes = encode_json(&store.display(&meta_key), meta)?;
-    // Created only if absent: it claims the snapshot name against another writer.
-    match store.put_once(&meta_key, &meta_bytes) {
-        Ok(()) => *claimed = true,
-        Err(BackupError::ObjectExists { .. }) => {
-            return Err(BackupError::SnapshotExists {
-                name: plan.snapshot.clone(),
-            });
-        }
-        Err(e) => return Err(e),
-    }
-
-    ctx.enter(JobState::UploadInfo)?;
     let info_key = format!("{prefix}{}", info_file_name(timestamp));
     let info = SnapshotInfo {
         format_version: FORMAT_VERSION,
@@ -412,13 +398,22 @@ fn upload(
         checksum: String::new(),
     };
     let info_bytes = info.encode()?;
-    ctx.check()?;
-    // The commit: created last, and only if absent.
-    match store.put_once(&info_key, &info_bytes) {
-        Ok(()) => Ok(()),
-        Err(BackupError::ObjectExists { .. }) => Err(BackupError::SnapshotExists {
+    // meta.json claims the snapshot name: created only if absent, against another writer.
+    writes.create_once(&meta_key, &meta_bytes)?;
+    writes.prepare_commit(&info_key, &info_bytes)?;
+    // Every file meta.json names is durable before meta.json is: those copied now, and those
+    // found present, which an earlier job may have renamed into place without reaching its
+    // own sync. Then the claim.
+    let exists = |e: BackupError| match e {
+        BackupError::ObjectExists { .. } => BackupError::SnapshotExists {
             name: plan.snapshot.clone(),
-        }),
-        Err(e) => Err(e),
-    }
+        },
+        e => e,
+    };
+    writes.sync().map_err(exists)?;
+    *claimed = true;
+
+    ctx.enter(JobState::UploadInfo)?;
+    // The commit: created last, and only if absent.
+    writes.commit().map_err(exists)
 }

@@ -1,7 +1,8 @@
 //! Jobs: states, the persisted record, live progress, and the SHOW BACKUP / SHOW RESTORE rows.
 //!
 //! Invariants: a job's state only moves forward through its kind's states, or to CANCELLED; the
-//! record is written to `jobs.json` after every state change; FINISHED and CANCELLED are final.
+//! record is written to `jobs.json` at submission and at the end (durably); FINISHED and
+//! CANCELLED are final.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -281,9 +281,10 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
     ctx.stamp(|r, now| r.snapshot_finished_time_ms = Some(now));
 
     ctx.enter(JobState::Download)?;
-    let repo_lock = ctx.inner.repository_lock(&plan.repository.name);
-    let _guard = ctx.lock_repository(&repo_lock)?;
     let store = ctx.inner.store(&plan.repository)?;
+    // Shared: a DROP SNAPSHOT elsewhere must not remove files under the download.
+    let repo_lock = ctx.inner.repository_lock(&plan.repository.name);
+    let _guard = ctx.lock_repository(&repo_lock, &*store, false)?;
     // The snapshot may have been dropped or replaced since submission.
     let again = repository::load_snapshot(
         &*store,

@@ -15,8 +15,8 @@ use futures::stream::BoxStream;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions,
-    PutPayload, RetryConfig, WriteMultipart,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore, PutMode,
+    PutOptions, PutPayload, RetryConfig,
 };
 
 use crate::error::{BackupError, Result};
@@ -97,6 +97,10 @@ impl fmt::Debug for S3Store {
     }
 }
 
+/// With `aws.s3.use_instance_profile = true`: the instance metadata service's endpoint, if not
+/// `http://169.254.169.254` (the AWS SDKs' name for it).
+pub const METADATA_ENDPOINT_ENV: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
+
 /// Where an S3 repository's credentials come from.
 enum Credentials {
     /// `aws.s3.access_key` and `aws.s3.secret_key`.
@@ -117,6 +121,7 @@ impl S3Store {
             key: key.to_string(),
             buf: Vec::new(),
             upload: None,
+            parts: tokio::task::JoinSet::new(),
             part_size: self.options.part_size.max(5 << 20),
             part_concurrency: self.options.part_concurrency.max(1),
             owner: self.clone_for_errors(),
@@ -206,8 +211,20 @@ impl S3Store {
                 vec![access, secret],
             ),
             // No key: object_store fetches (and refreshes) the instance profile's temporary
-            // credentials from the EC2 instance metadata service (IMDSv2, then v1).
-            Credentials::InstanceProfile => (AmazonS3Builder::new(), Vec::new()),
+            // credentials from the EC2 instance metadata service: IMDSv2, and IMDSv1 where the
+            // token request is refused with 403, as the AWS SDKs (and so StarRocks) do.
+            Credentials::InstanceProfile => {
+                let mut builder = AmazonS3Builder::new().with_imdsv1_fallback();
+                // The AWS SDKs' variable for a metadata service elsewhere than 169.254.169.254,
+                // read in this mode only.
+                if let Some(endpoint) = std::env::var(METADATA_ENDPOINT_ENV)
+                    .ok()
+                    .filter(|e| !e.trim().is_empty())
+                {
+                    builder = builder.with_metadata_endpoint(endpoint.trim().trim_end_matches('/'));
+                }
+                (builder, Vec::new())
+            }
             // The AWS_* environment: keys (and session token), else a web identity token
             // (EKS), else the ECS container credentials, else the instance metadata service.
             Credentials::SdkDefault => (
@@ -366,18 +383,51 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
-/// [`WriteGroup`] of S3: a completed PUT or multipart upload is visible and durable, nothing to
-/// wait for.
+/// [`WriteGroup`] of S3: a completed PUT or multipart upload is visible and durable, so there
+/// is nothing to wait for; the claims and the commit are conditional PUTs, sent in order.
 #[derive(Debug)]
-struct S3WriteGroup<'a>(&'a S3Store);
+struct S3WriteGroup<'a> {
+    store: &'a S3Store,
+    claims: Mutex<Vec<(String, Vec<u8>)>>,
+    commit: Mutex<Option<(String, Vec<u8>)>>,
+}
 
 impl WriteGroup for S3WriteGroup<'_> {
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
-        self.0.create(key)
+        self.store.create(key)
+    }
+
+    fn create_once(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        lock(&self.claims).push((key.to_string(), bytes.to_vec()));
+        Ok(())
+    }
+
+    fn prepare_commit(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        *lock(&self.commit) = Some((key.to_string(), bytes.to_vec()));
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
+        let claims = std::mem::take(&mut *lock(&self.claims));
+        let mut created = Vec::new();
+        for (key, bytes) in &claims {
+            if let Err(e) = self.store.put_once(key, bytes) {
+                // Undo the claims made before: on `Err` the group holds none.
+                for key in created {
+                    let _ = self.store.delete(key);
+                }
+                return Err(e);
+            }
+            created.push(key);
+        }
         Ok(())
+    }
+
+    fn commit(&self) -> Result<()> {
+        let (key, bytes) = lock(&self.commit).take().ok_or_else(|| {
+            BackupError::corrupt(self.store.display(""), "no commit object staged")
+        })?;
+        self.store.put_once(&key, &bytes)
     }
 }
 
@@ -462,7 +512,11 @@ impl RepoStore for S3Store {
     }
 
     fn begin_writes(&self) -> Result<Box<dyn WriteGroup + '_>> {
-        Ok(Box::new(S3WriteGroup(self)))
+        Ok(Box::new(S3WriteGroup {
+            store: self,
+            claims: Mutex::new(Vec::new()),
+            commit: Mutex::new(None),
+        }))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>> {
@@ -531,6 +585,12 @@ impl RepoStore for S3Store {
         self.options.files_in_flight.max(1)
     }
 
+    fn try_lock(&self, _exclusive: bool) -> Result<Option<LocationLock>> {
+        // S3 has no lock: a snapshot name is still committed by one writer (conditional
+        // creates), but one repository must have one writing cluster (design.md, "Stores").
+        Ok(Some(LocationLock::none()))
+    }
+
     fn last_error(&self) -> Option<String> {
         self.last_error
             .lock()
@@ -587,49 +647,32 @@ impl Read for StreamReader {
 }
 
 impl S3Writer {
-    /// Waits until fewer than `below` parts are in flight, calling `check` every 50 ms.
+    /// Waits until fewer than `below` parts are in flight, calling `check` every 50 ms; the
+    /// first failed part fails the upload (the caller drops it, which aborts it).
     fn wait_parts(&mut self, below: usize, check: &dyn Fn() -> Result<()>) -> Result<()> {
-        let Some(w) = self.upload.as_mut() else {
-            return Ok(());
-        };
-        loop {
+        while !self.parts.is_empty() && self.parts.len() >= below {
             check()?;
-            let waited = self.runtime.block_on(async {
-                tokio::time::timeout(Duration::from_millis(50), w.wait_for_capacity(below)).await
+            let joined = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), self.parts.join_next()).await
             });
-            match waited {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(e)) => return Err(self.owner.fail(&self.key, e)),
-                Err(_elapsed) => continue,
+            match joined {
+                Ok(Some(Ok(Ok(())))) | Ok(None) | Err(_) => continue,
+                Ok(Some(Ok(Err(e)))) => return Err(self.owner.fail(&self.key, e)),
+                Ok(Some(Err(e))) => {
+                    return Err(BackupError::Store {
+                        object: self.owner.url(&self.key),
+                        reason: format!("part upload task failed: {e}"),
+                    });
+                }
             }
         }
+        Ok(())
     }
-}
 
-/// An S3 upload: one PUT if the object stays below a part, else a multipart upload with at
-/// most `part_concurrency` parts in flight.
-struct S3Writer {
-    store: Arc<AmazonS3>,
-    runtime: Arc<OwnedRuntime>,
-    path: ObjectPath,
-    key: String,
-    buf: Vec<u8>,
-    upload: Option<WriteMultipart>,
-    part_size: usize,
-    part_concurrency: usize,
-    owner: Arc<S3Store>,
-}
-
-impl ObjectWriter for S3Writer {
-    fn write_all(&mut self, mut data: &[u8], check: &dyn Fn() -> Result<()>) -> Result<()> {
+    /// Sends the buffered bytes as the next part, once fewer than `part_concurrency` parts
+    /// are in flight; starts the multipart upload with the first part.
+    fn send_part(&mut self, check: &dyn Fn() -> Result<()>) -> Result<()> {
         if self.upload.is_none() {
-            let room = self.part_size - self.buf.len();
-            let take = room.min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buf.len() < self.part_size {
-                return Ok(());
-            }
             let upload = self
                 .runtime
                 .block_on(
@@ -637,54 +680,97 @@ impl ObjectWriter for S3Writer {
                         .put_multipart_opts(&self.path, Default::default()),
                 )
                 .map_err(|e| self.owner.fail(&self.key, e))?;
-            let mut w = WriteMultipart::new_with_chunk_size(upload, self.part_size);
-            let _enter = self.runtime.rt().enter();
-            w.write(&std::mem::take(&mut self.buf));
-            self.upload = Some(w);
+            self.upload = Some(upload);
         }
         self.wait_parts(self.part_concurrency, check)?;
-        if let Some(w) = self.upload.as_mut() {
-            let _enter = self.runtime.rt().enter();
-            w.write(data);
+        let part = PutPayload::from(std::mem::take(&mut self.buf));
+        if let Some(upload) = self.upload.as_mut() {
+            self.parts
+                .spawn_on(upload.put_part(part), self.runtime.rt().handle());
+        }
+        Ok(())
+    }
+
+    /// Aborts the multipart upload, if one was started.
+    fn abort_upload(&mut self) {
+        self.parts.abort_all();
+        if let Some(mut upload) = self.upload.take() {
+            let _ = self.runtime.block_on(upload.abort());
+        }
+    }
+}
+
+/// An S3 upload: one PUT if the object stays below a part, else a multipart upload with at
+/// most `part_concurrency` parts in flight. Until the upload completes it owns the multipart
+/// upload, so that any failure (of a part, of the completion, or a cancel) drops it and aborts
+/// it. (object_store's `WriteMultipart::finish` returns a failed last part's error without
+/// aborting, and takes the upload with it.)
+struct S3Writer {
+    store: Arc<AmazonS3>,
+    runtime: Arc<OwnedRuntime>,
+    path: ObjectPath,
+    key: String,
+    /// Bytes not yet sent: at most one part.
+    buf: Vec<u8>,
+    upload: Option<Box<dyn MultipartUpload>>,
+    parts: tokio::task::JoinSet<object_store::Result<()>>,
+    part_size: usize,
+    part_concurrency: usize,
+    owner: Arc<S3Store>,
+}
+
+impl ObjectWriter for S3Writer {
+    fn write_all(&mut self, mut data: &[u8], check: &dyn Fn() -> Result<()>) -> Result<()> {
+        while !data.is_empty() {
+            let take = (self.part_size - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == self.part_size {
+                self.send_part(check)?;
+            }
         }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>, check: &dyn Fn() -> Result<()>) -> Result<()> {
-        // Wait for every part in flight, checking cancel meanwhile; an error drops `self`,
-        // which aborts the multipart upload.
+        if self.upload.is_none() {
+            check()?;
+            let payload = PutPayload::from(std::mem::take(&mut self.buf));
+            return self
+                .runtime
+                .block_on(
+                    self.store
+                        .put_opts(&self.path, payload, PutOptions::default()),
+                )
+                .map(|_| ())
+                .map_err(|e| self.owner.fail(&self.key, e));
+        }
+        if !self.buf.is_empty() {
+            self.send_part(check)?;
+        }
+        // Every part, checking cancel meanwhile; an error drops `self`, which aborts.
         self.wait_parts(1, check)?;
         check()?;
-        match self.upload.take() {
-            Some(w) => self
-                .runtime
-                .block_on(w.finish())
-                .map(|_| ())
-                .map_err(|e| self.owner.fail(&self.key, e)),
-            None => {
-                let payload = PutPayload::from(std::mem::take(&mut self.buf));
-                self.runtime
-                    .block_on(
-                        self.store
-                            .put_opts(&self.path, payload, PutOptions::default()),
-                    )
-                    .map(|_| ())
-                    .map_err(|e| self.owner.fail(&self.key, e))
+        let completed = match self.upload.as_mut() {
+            Some(upload) => self.runtime.block_on(upload.complete()),
+            None => return Ok(()),
+        };
+        match completed {
+            Ok(_) => {
+                self.upload = None;
+                Ok(())
             }
+            Err(e) => Err(self.owner.fail(&self.key, e)),
         }
     }
 
     fn abort(mut self: Box<Self>) {
-        if let Some(w) = self.upload.take() {
-            let _ = self.runtime.block_on(w.abort());
-        }
+        self.abort_upload();
     }
 }
 
 impl Drop for S3Writer {
     fn drop(&mut self) {
-        if let Some(w) = self.upload.take() {
-            let _ = self.runtime.block_on(w.abort());
-        }
+        self.abort_upload();
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Invariants:
 //! - At most one unfinished job per database; only the last job of each database is kept.
-//! - Every job state change is written to `<data dir>/jobs.json` (atomically); a job found
-//!   unfinished when the service opens becomes CANCELLED ("interrupted: the process stopped").
+//! - A job's record is written to `<data dir>/jobs.json` (atomically) when it is submitted and,
+//!   durably, when it ends; a job found unfinished when the service opens becomes CANCELLED
+//!   ("interrupted: the process stopped").
 //! - Jobs that touch a repository's files hold that repository's lock, so DROP SNAPSHOT's sweep
 //!   never races a backup that is about to reference an existing data file.
 
@@ -28,7 +29,7 @@ use crate::repository::{
 };
 #[cfg(feature = "s3")]
 use crate::s3::{OwnedRuntime, S3Store};
-use crate::store::{FsStore, RepoStore, StoreOptions};
+use crate::store::{FsStore, LocationLock, RepoStore, StoreOptions};
 
 /// The catalog key prefix of repository definitions.
 pub const REPOSITORY_META_PREFIX: &str = "repository/";
@@ -225,7 +226,7 @@ impl Backups {
             runtime: OnceLock::new(),
         });
         if changed {
-            inner.persist()?;
+            inner.persist(true)?;
         }
         let (sender, receiver) = crossbeam_channel::unbounded::<Task>();
         let workers = (0..options.workers.max(1))
@@ -386,7 +387,7 @@ impl Backups {
         }
         let store = self.inner.store(&def)?;
         let repo_lock = self.inner.repository_lock(repository);
-        let _guard = lock(&repo_lock);
+        let _guard = acquire(&repo_lock, &*store, true, || Ok(()))?;
         repository::drop_snapshot(&*store, snapshot)
     }
 
@@ -403,7 +404,7 @@ impl Backups {
         let store = self.repository_store(repository)?;
         // A concurrent DROP SNAPSHOT must not make files vanish under the check.
         let repo_lock = self.inner.repository_lock(repository);
-        let _guard = lock(&repo_lock);
+        let _guard = acquire(&repo_lock, &*store, false, || Ok(()))?;
         let loaded = repository::load_snapshot(&*store, snapshot, timestamp)?;
         Ok(repository::verify(&store, &loaded.meta, deep))
     }
@@ -693,18 +694,27 @@ impl Inner {
             jobs.insert(db.to_string(), job.clone());
             job
         };
-        // A record that cannot be written does not stop the job; the next change retries.
-        let _ = self.persist();
+        // A record that cannot be written does not stop the job; the next change retries. Not
+        // made durable: it survives the process being killed (the job then shows CANCELLED,
+        // interrupted), and after a power loss the job is simply not listed, which is what the
+        // two device flushes of a durable write would have bought, on every job.
+        let _ = self.persist(false);
         Ok(job)
     }
 
-    /// Writes every job record to `jobs.json` atomically.
-    pub(crate) fn persist(&self) -> Result<()> {
+    /// Writes every job record to `jobs.json` atomically; `durable`: and fsynced (file and
+    /// directory) before returning.
+    pub(crate) fn persist(&self, durable: bool) -> Result<()> {
         let jobs = lock(&self.jobs);
         let records: Vec<JobRecord> = jobs.values().map(|j| j.snapshot()).collect();
         let path = self.engine.data_dir().join(JOBS_FILE);
         let bytes = crate::format::encode_json(&path, &records)?;
-        shale_engine::storage::write_atomic(&**self.engine.storage(), &path, &bytes)?;
+        let storage = &**self.engine.storage();
+        if durable {
+            shale_engine::storage::write_atomic(storage, &path, &bytes)?;
+        } else {
+            shale_engine::storage::replace_atomic(storage, &path, &bytes)?;
+        }
         Ok(())
     }
 }
@@ -754,18 +764,15 @@ impl JobCtx {
         f(&mut self.job.lock(), now_ms());
     }
 
-    /// Waits for the repository lock, checking cancel and deadline meanwhile.
-    pub fn lock_repository<'a>(&self, m: &'a Mutex<()>) -> Result<MutexGuard<'a, ()>> {
-        loop {
-            match m.try_lock() {
-                Ok(g) => return Ok(g),
-                Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    self.check()?;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        }
+    /// Waits for the repository's locks (this process's and the location's), checking cancel
+    /// and deadline meanwhile.
+    pub fn lock_repository<'a>(
+        &self,
+        m: &'a Mutex<()>,
+        store: &dyn RepoStore,
+        exclusive: bool,
+    ) -> Result<RepoGuard<'a>> {
+        acquire(m, store, exclusive, || self.check())
     }
 
     /// Records the outcome: FINISHED, or CANCELLED with StarRocks' status text.
@@ -785,7 +792,7 @@ impl JobCtx {
                 }
             }
         }
-        let _ = self.inner.persist();
+        let _ = self.inner.persist(true);
         {
             let _record = self.job.lock();
             self.job.settled.store(true, Ordering::SeqCst);
@@ -795,6 +802,44 @@ impl JobCtx {
             let state = self.job.lock().state;
             hook(self.id(), state);
         }
+    }
+}
+
+/// Both locks of a repository, held together: this process's mutex (jobs of one service) and
+/// the location's lock (other processes and other services on the same location).
+#[derive(Debug)]
+pub(crate) struct RepoGuard<'a> {
+    _location: LocationLock,
+    _process: MutexGuard<'a, ()>,
+}
+
+/// Takes this process's repository mutex, then the location's lock, polling both every 2 ms
+/// and calling `check` (cancel, deadline) between attempts.
+pub(crate) fn acquire<'a>(
+    m: &'a Mutex<()>,
+    store: &dyn RepoStore,
+    exclusive: bool,
+    check: impl Fn() -> Result<()>,
+) -> Result<RepoGuard<'a>> {
+    let process = loop {
+        match m.try_lock() {
+            Ok(g) => break g,
+            Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                check()?;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    };
+    loop {
+        if let Some(location) = store.try_lock(exclusive)? {
+            return Ok(RepoGuard {
+                _location: location,
+                _process: process,
+            });
+        }
+        check()?;
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -8,8 +8,12 @@
 //! - data objects are written once under their content-addressed name and become visible only
 //!   complete ([`ObjectWriter::finish`]: rename of a temporary file, or the single PUT / the
 //!   multipart completion on S3);
-//! - the info object is created with [`RepoStore::put_once`] (S3: `PutMode::Create`, i.e.
-//!   `If-None-Match: *`), so two writers cannot both commit the same snapshot name.
+//! - `meta.json` claims a snapshot name and the info object, written last, commits it; both are
+//!   created only if absent ([`WriteGroup::create_once`], [`WriteGroup::commit`]; S3:
+//!   `PutMode::Create`, i.e. `If-None-Match: *`), so two writers cannot both commit the same
+//!   snapshot name;
+//! - [`RepoStore::lock`] serialises the writers of one location across processes (a directory:
+//!   `flock(2)` on `.shale_lock`; S3 has no lock, see its docs).
 //!
 //! Invariants: no method panics on what a store returns; S3 error messages never contain the
 //! access key or secret key; memory per upload is bounded by `part_size × (concurrency + 1)`.
@@ -69,21 +73,71 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     /// The last connectivity error (`"<time>: <error>"`) for SHOW REPOSITORIES' `ErrMsg`,
     /// `None` while the location is reachable.
     fn last_error(&self) -> Option<String>;
+    /// Takes the location's lock without waiting, across processes: `exclusive` for a writer
+    /// (a backup from its leftover check to its commit, DROP SNAPSHOT), shared for a reader
+    /// (RESTORE's download, VERIFY). `Ok(None)` while another holder's lock conflicts. Held
+    /// until the returned guard is dropped.
+    fn try_lock(&self, exclusive: bool) -> Result<Option<LocationLock>>;
 }
 
-/// Uploads made visible and durable together. On a directory each upload is a temporary file;
-/// `sync` makes all their bytes durable with one file-system sync, renames them into place, and
-/// makes the names (and new directories) durable with a second one: two device flushes for the
-/// whole group, as `cp -r` + `sync` pays one, where an fsync per file and per directory paid
-/// two per file. On S3 an upload is visible and durable when its PUT or multipart upload
-/// completes ([`ObjectWriter::finish`]); `sync` has nothing to do.
+/// The location lock of [`RepoStore::try_lock`]; released when dropped.
+#[derive(Debug)]
+pub struct LocationLock {
+    /// The locked file (a directory's `.shale_lock`); `None` where the store has no lock.
+    _file: Option<std::fs::File>,
+}
+
+impl LocationLock {
+    /// A lock that holds nothing: for stores without a lock, and readers of a location that
+    /// no writer has ever locked.
+    pub fn none() -> LocationLock {
+        LocationLock { _file: None }
+    }
+}
+
+/// The lock file at a directory repository's root.
+pub const LOCK_FILE: &str = ".shale_lock";
+
+/// Uploads made visible and durable together, then claimed and committed: the whole of a
+/// backup's write protocol, so that each kind of store pays as few device flushes as its
+/// guarantees allow.
+///
+/// 1. [`WriteGroup::create`] for each data object; [`WriteGroup::create_once`] stages the
+///    objects that claim a name (`meta.json`) and [`WriteGroup::prepare_commit`] the one whose
+///    appearance commits (the info file).
+/// 2. [`WriteGroup::sync`]: every finished upload becomes durable and visible, then the claims
+///    are created, each only if absent.
+/// 3. [`WriteGroup::commit`]: the commit object is created, only if absent, and is durable when
+///    it returns.
+///
+/// On a directory an upload and a staged object are temporary files written without fsync;
+/// `sync` runs one file-system sync (every byte, the staged objects' too), renames the uploads
+/// into place, links the claims (`link(2)`: fails if the name exists), and runs a second
+/// file-system sync (the names and new directories); `commit` links the commit object and
+/// fsyncs its folder. Three device flushes for the whole backup, where an fsync per file and
+/// per directory paid two per file and `meta.json` and the info file three each. On S3 an
+/// upload is visible and durable when its PUT or multipart upload completes
+/// ([`ObjectWriter::finish`]), a claim and the commit are PUTs with `If-None-Match: *`.
+///
+/// Whatever the group has not made visible when it is dropped (temporary files, staged
+/// objects) is removed; what it made visible stays (the caller removes a failed snapshot).
 pub trait WriteGroup: Send + Sync + fmt::Debug {
     /// A streaming upload of `key`; complete after [`ObjectWriter::finish`], visible and durable
     /// (on a directory) only after [`WriteGroup::sync`].
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
-    /// Makes every upload finished in this group visible (complete) and durable. Uploads not
-    /// synced when the group is dropped are discarded.
+    /// Stages a small object that [`WriteGroup::sync`] creates after every upload, only if
+    /// absent.
+    fn create_once(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// Stages the commit object, created by [`WriteGroup::commit`].
+    fn prepare_commit(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// Makes every upload finished in this group visible (complete) and durable, then creates
+    /// the staged claims. [`BackupError::ObjectExists`] if a claim's key exists. `Ok` means the
+    /// claims are this group's; on `Err` the group has created none of them (it removes a claim
+    /// it linked if the sync after the link fails).
     fn sync(&self) -> Result<()>;
+    /// After [`WriteGroup::sync`]: creates the commit object, only if absent
+    /// ([`BackupError::ObjectExists`]); durable when this returns `Ok`.
+    fn commit(&self) -> Result<()>;
 }
 
 /// A streaming upload. Dropping it without [`ObjectWriter::finish`] aborts it.
@@ -254,6 +308,9 @@ impl RepoStore for FsStore {
             store: self,
             sync: self.storage.open_sync_fs(&self.root)?,
             finished: Arc::new(Mutex::new(Vec::new())),
+            claims: Mutex::new(Vec::new()),
+            commit: Mutex::new(None),
+            staged_dirs: Mutex::new(Vec::new()),
         }))
     }
 
@@ -303,6 +360,41 @@ impl RepoStore for FsStore {
         self.files_in_flight.max(1)
     }
 
+    fn try_lock(&self, exclusive: bool) -> Result<Option<LocationLock>> {
+        // flock(2), not through `Storage`: a lock changes no file content, and it is released
+        // by the kernel when its holder dies, so a crashed process never leaves it held.
+        let path = self.root.join(LOCK_FILE);
+        let io = |op, e| BackupError::from(shale_engine::Error::io(op, &path, e));
+        let file = if exclusive {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+        } else {
+            // A reader never creates it (a read-only repository may be on read-only media);
+            // without one no writer has locked this location yet.
+            match std::fs::File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Some(LocationLock::none()));
+                }
+                other => other,
+            }
+        }
+        .map_err(|e| io("open", e))?;
+        let taken = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match taken {
+            Ok(()) => Ok(Some(LocationLock { _file: Some(file) })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io("flock", e)),
+        }
+    }
+
     fn last_error(&self) -> Option<String> {
         let now = crate::format::format_show_time(crate::format::now_ms());
         match std::fs::metadata(&self.root) {
@@ -313,15 +405,61 @@ impl RepoStore for FsStore {
     }
 }
 
-/// [`WriteGroup`] of a directory: temporary files, renamed into place between two syncfs of the
-/// repository's file system. The sync handle is opened before the first upload, so the syncs
-/// report every write-back error of the group's files.
+/// [`WriteGroup`] of a directory: temporary files, renamed (uploads) or linked (claims) into
+/// place between two syncfs of the repository's file system, then the commit linked and its
+/// folder fsynced. The sync handle is opened before the first upload, so the syncs report every
+/// write-back error of the group's files.
 #[derive(Debug)]
 struct FsWriteGroup<'a> {
     store: &'a FsStore,
     sync: Box<dyn FileSystemSync>,
     /// (temporary, final) paths of finished uploads not yet renamed.
     finished: Arc<Mutex<Vec<(PathBuf, PathBuf)>>>,
+    /// (temporary, final) paths of staged claims not yet linked.
+    claims: Mutex<Vec<(PathBuf, PathBuf)>>,
+    /// (temporary, final) path of the staged commit object.
+    commit: Mutex<Option<(PathBuf, PathBuf)>>,
+    /// Folders the staged objects went into (`snapshots/<name>/`): removed on drop if the
+    /// group leaves them empty, so a failed sync leaves no folder to list.
+    staged_dirs: Mutex<Vec<PathBuf>>,
+}
+
+impl FsWriteGroup<'_> {
+    /// Writes `bytes` to a new temporary file beside `key`'s path (creating its folder), without
+    /// fsync: the group's first file-system sync makes them durable.
+    fn stage(&self, key: &str, bytes: &[u8]) -> Result<(PathBuf, PathBuf)> {
+        let target = self.store.path(key);
+        let parent = parent_of(&target)?;
+        self.store.storage.create_dir_all(parent)?;
+        let mut dirs = lock(&self.staged_dirs);
+        if !dirs.iter().any(|d| d == parent) {
+            dirs.push(parent.to_path_buf());
+        }
+        drop(dirs);
+        let tmp = temp_path(&target)?;
+        let written = (|| -> Result<()> {
+            let mut file = self.store.storage.create(&tmp)?;
+            file.write_all(bytes)?;
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = self.store.storage.remove_file(&tmp);
+            return Err(e);
+        }
+        Ok((tmp, target))
+    }
+
+    /// Links a staged temporary file to its final name, only if absent; removes the temp.
+    fn link(&self, tmp: &Path, target: &Path) -> Result<()> {
+        let linked = self.store.storage.link_if_absent(tmp, target);
+        let removed = self.store.storage.remove_file(tmp);
+        if !linked? {
+            return Err(BackupError::ObjectExists {
+                object: target.display().to_string(),
+            });
+        }
+        Ok(removed?)
+    }
 }
 
 impl WriteGroup for FsWriteGroup<'_> {
@@ -348,6 +486,20 @@ impl WriteGroup for FsWriteGroup<'_> {
         }))
     }
 
+    fn create_once(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let staged = self.stage(key, bytes)?;
+        lock(&self.claims).push(staged);
+        Ok(())
+    }
+
+    fn prepare_commit(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let staged = self.stage(key, bytes)?;
+        if let Some((old, _)) = lock(&self.commit).replace(staged) {
+            let _ = self.store.storage.remove_file(&old);
+        }
+        Ok(())
+    }
+
     fn sync(&self) -> Result<()> {
         // Bytes first: a name must never become durable before the bytes it names.
         self.sync.sync()?;
@@ -358,26 +510,72 @@ impl WriteGroup for FsWriteGroup<'_> {
                 self.store.storage.rename(tmp, target)?;
                 renamed += 1;
             }
-            // Then the names and new directories.
-            self.sync.sync()?;
             Ok(())
         })();
         for (tmp, _) in &finished[renamed..] {
             let _ = self.store.storage.remove_file(tmp);
         }
+        result?;
+        // The claims come after the uploads they describe; a claim that exists is another
+        // writer's, and the claims linked before it are undone.
+        let claims = std::mem::take(&mut *lock(&self.claims));
+        let mut linked: Vec<&Path> = Vec::new();
+        let mut result = Ok(());
+        for (tmp, target) in &claims {
+            if result.is_ok() {
+                result = self.link(tmp, target);
+                if result.is_ok() {
+                    linked.push(target);
+                }
+            } else {
+                let _ = self.store.storage.remove_file(tmp);
+            }
+        }
+        // Then the names and new directories, the claims' among them.
+        let result = result.and_then(|()| Ok(self.sync.sync()?));
+        if result.is_err() {
+            for target in linked {
+                let _ = self.store.storage.remove_file(target);
+            }
+        }
         result
+    }
+
+    fn commit(&self) -> Result<()> {
+        let (tmp, target) = lock(&self.commit)
+            .take()
+            .ok_or_else(|| BackupError::corrupt(&self.store.root, "no commit object staged"))?;
+        // Its bytes were made durable by the sync; its folder entry once linked.
+        self.link(&tmp, &target)?;
+        self.store.storage.sync_dir(parent_of(&target)?)?;
+        Ok(())
     }
 }
 
 impl Drop for FsWriteGroup<'_> {
     fn drop(&mut self) {
-        for (tmp, _) in lock(&self.finished).drain(..) {
+        let staged = lock(&self.finished)
+            .drain(..)
+            .chain(lock(&self.claims).drain(..))
+            .chain(lock(&self.commit).take())
+            .collect::<Vec<_>>();
+        for (tmp, _) in staged {
             let _ = self.store.storage.remove_file(&tmp);
+        }
+        for dir in lock(&self.staged_dirs).drain(..) {
+            if self
+                .store
+                .storage
+                .list_dir(&dir)
+                .is_ok_and(|e| e.is_empty())
+            {
+                let _ = self.store.storage.remove_dir_all(&dir);
+            }
         }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -1,8 +1,14 @@
-//! Claiming a snapshot name on a filesystem repository is atomic across processes: `put_once`
-//! (meta.json, the info file) links a complete temp file to its final name, which fails if the
-//! name exists. Tested with child processes racing for the same keys, and with two engines
-//! (two services, each with its own repository lock, as two processes would have) held at the
-//! claim until both have uploaded, so both really race for one snapshot name.
+//! Writers of one filesystem repository in different processes: `put_once` links a complete
+//! temp file to its final name, which fails if the name exists (child processes racing for the
+//! same keys); and the location lock (`flock(2)` on `.shale_lock`) keeps a backup's leftover
+//! removal and DROP SNAPSHOT's sweep from destroying another writer's work (two engines, two
+//! services, each with its own in-process repository lock, as two processes would have, one
+//! held inside its critical section by a state hook).
+//!
+//! Filesystem only: the claim here is `link(2)` of a temp file and the lock is `flock(2)`,
+//! which S3 does not have. On S3 put-once is one conditional PUT (`If-None-Match: *`) whose
+//! atomicity is the server's, the same across processes as across engines; `s3.rs`
+//! (`the_info_object_is_created_only_once`) races two engines for one snapshot name there.
 
 mod common;
 
@@ -13,11 +19,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::*;
 use shale_backup::store::FsStore;
-use shale_backup::{BackupError, Backups, JobState, RepoStore};
-use shale_engine::{DirEntry, Engine, EngineOptions, Result, StdStorage, Storage, WritableFile};
+use shale_backup::{BackupError, Backups, BackupsOptions, JobState, RepoStore, StateHook};
+use shale_engine::{Engine, StdStorage};
 
 /// Keys each child process tries to create.
 const KEYS: usize = 200;
@@ -94,157 +99,133 @@ fn put_once_creates_each_object_exactly_once_across_processes() {
     assert!(left.is_empty(), "temp files left: {left:?}");
 }
 
-/// Two arrivals at the claim, or a time limit so that a job that fails earlier cannot hang the
-/// other (the assertions then still hold: exactly one job commits).
+/// A one-shot signal with a time limit, so that a failing job cannot hang the test.
 #[derive(Debug, Default)]
-struct Gate {
-    arrived: Mutex<usize>,
-    all: Condvar,
+struct Signal {
+    set: Mutex<bool>,
+    changed: Condvar,
 }
 
-impl Gate {
+impl Signal {
+    fn set(&self) {
+        *self.set.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+
     fn wait(&self) {
-        let mut n = self.arrived.lock().unwrap();
-        *n += 1;
-        self.all.notify_all();
-        let _ = self
-            .all
-            .wait_timeout_while(n, Duration::from_secs(30), |n| *n < 2)
+        let set = self.set.lock().unwrap();
+        let (set, _) = self
+            .changed
+            .wait_timeout_while(set, Duration::from_secs(30), |s| !*s)
             .unwrap();
+        assert!(*set, "timed out waiting for a job");
     }
 }
 
-/// The real file system, except that creating `meta.json`'s temp file (the start of the claim)
-/// waits at the gate.
-#[derive(Debug)]
-struct GatedStorage {
-    gate: Arc<Gate>,
-}
-
-impl Storage for GatedStorage {
-    fn create_dir_all(&self, path: &Path) -> Result<()> {
-        StdStorage.create_dir_all(path)
-    }
-    fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("meta.json.tmp"))
-        {
-            self.gate.wait();
+/// A service whose jobs, on entering `state`, say so on `reached` and then wait for `go`.
+fn paused_at(engine: &Engine, state: JobState, reached: &Arc<Signal>, go: &Arc<Signal>) -> Backups {
+    let (reached, go) = (reached.clone(), go.clone());
+    let hook: StateHook = Arc::new(move |_, s| {
+        if s == state {
+            reached.set();
+            go.wait();
         }
-        StdStorage.create(path)
-    }
-    fn open_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        StdStorage.open_append(path)
-    }
-    fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        StdStorage.read(path)
-    }
-    fn map(&self, path: &Path) -> Result<Bytes> {
-        StdStorage.map(path)
-    }
-    fn open_read(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
-        StdStorage.open_read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        StdStorage.rename(from, to)
-    }
-    fn link_if_absent(&self, from: &Path, to: &Path) -> Result<bool> {
-        StdStorage.link_if_absent(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> Result<()> {
-        StdStorage.remove_file(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> Result<()> {
-        StdStorage.remove_dir_all(path)
-    }
-    fn sync_dir(&self, path: &Path) -> Result<()> {
-        StdStorage.sync_dir(path)
-    }
-    fn open_sync_fs(&self, path: &Path) -> Result<Box<dyn shale_engine::FileSystemSync>> {
-        StdStorage.open_sync_fs(path)
-    }
-    fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {
-        StdStorage.list_dir(path)
-    }
-    fn file_len(&self, path: &Path) -> Result<Option<u64>> {
-        StdStorage.file_len(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> Result<()> {
-        StdStorage.truncate(path, len)
-    }
-}
-
-fn gated_engine(dir: &Path, gate: &Arc<Gate>, first_day: i32) -> Engine {
-    let engine = Engine::open_with(
-        dir,
-        EngineOptions {
-            storage: Arc::new(GatedStorage { gate: gate.clone() }),
-            ..EngineOptions::default()
+    });
+    open_with(
+        engine,
+        BackupsOptions {
+            state_hook: Some(hook),
+            ..BackupsOptions::default()
         },
     )
-    .unwrap();
-    create_tables(&engine, "shop");
-    load_sales(&engine, "shop", first_day, 40);
-    load_items(&engine, "shop", 5);
-    engine
 }
 
+/// A service whose jobs say so on `reached` when they enter `state`.
+fn signalling_at(engine: &Engine, state: JobState, reached: &Arc<Signal>) -> Backups {
+    let reached = reached.clone();
+    let hook: StateHook = Arc::new(move |_, s| {
+        if s == state {
+            reached.set();
+        }
+    });
+    open_with(
+        engine,
+        BackupsOptions {
+            state_hook: Some(hook),
+            ..BackupsOptions::default()
+        },
+    )
+}
+
+/// Lets a job that has just signalled reach the lock it waits for (if the pause is too short
+/// the test only gets weaker: the second job then starts after the first has finished).
+fn let_it_reach_the_lock() {
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Two engines (two services, each with its own in-process repository lock, as two processes
+/// would have) back up the same snapshot name into one directory. The first is held after
+/// its claim (`meta.json` created) and before its commit while the second starts: the second
+/// must neither remove the first's claim as a leftover nor commit, and exactly one snapshot,
+/// the first's, is listed OK. Before the location lock the second removed the first's folder
+/// and both committed an info file.
 #[test]
-fn two_engines_racing_for_one_snapshot_name_commit_exactly_one() {
+fn a_backup_never_removes_another_writers_claim_as_a_leftover() {
     let repo_dir = tempfile::tempdir().unwrap();
     let repo: PathBuf = repo_dir.path().to_path_buf();
-    let gate = Arc::new(Gate::default());
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    // Different rows, so the snapshot shows whose backup won.
     let engines: Vec<Engine> = dirs
         .iter()
         .enumerate()
-        .map(|(i, d)| gated_engine(d.path(), &gate, i as i32 * 1000))
-        .collect();
-    let services: Vec<Backups> = engines.iter().map(open).collect();
-    for b in &services {
-        repo_at(b, "repo", &repo);
-    }
-    let ids: Vec<u64> = services
-        .iter()
-        .map(|b| {
-            b.backup("shop", "snap", "repo", vec![], BTreeMap::new())
-                .unwrap()
+        .map(|(i, d)| {
+            let engine = Engine::open(d.path()).unwrap();
+            create_tables(&engine, "shop");
+            // Different rows, so the snapshot shows whose backup it is.
+            load_sales(&engine, "shop", i as i32 * 1000, 40);
+            load_items(&engine, "shop", 5);
+            engine
         })
         .collect();
-    let states: Vec<Option<JobState>> = services
-        .iter()
-        .zip(&ids)
-        .map(|(b, &id)| b.wait(id, WAIT))
-        .collect();
-    let winner = states
-        .iter()
-        .position(|s| *s == Some(JobState::Finished))
-        .expect("one backup finished");
-    let loser = 1 - winner;
-    assert_eq!(states[loser], Some(JobState::Cancelled), "{states:?}");
-    let status = services[loser].job(ids[loser]).unwrap().status;
+    let (claimed, go, waiting) = (
+        Arc::new(Signal::default()),
+        Arc::new(Signal::default()),
+        Arc::new(Signal::default()),
+    );
+    let first = paused_at(&engines[0], JobState::UploadInfo, &claimed, &go);
+    let second = signalling_at(&engines[1], JobState::UploadSnapshot, &waiting);
+    repo_at(&first, "repo", &repo);
+    repo_at(&second, "repo", &repo);
+
+    let id1 = first
+        .backup("shop", "snap", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    claimed.wait();
+    assert!(
+        repo.join("snapshots/snap/meta.json").exists(),
+        "the first job holds the claim"
+    );
+    let id2 = second
+        .backup("shop", "snap", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    waiting.wait();
+    let_it_reach_the_lock();
+    go.set();
+
+    assert_eq!(first.wait(id1, WAIT), Some(JobState::Finished));
+    assert_eq!(second.wait(id2, WAIT), Some(JobState::Cancelled));
+    let status = second.job(id2).unwrap().status;
     assert!(
         status.contains("Snapshot with name 'snap' already exist"),
         "{status}"
     );
-    assert_eq!(
-        *gate.arrived.lock().unwrap(),
-        2,
-        "both jobs reached the claim"
-    );
-
-    // One snapshot, one info file, the winner's content: it restores the winner's rows.
-    let b = &services[winner];
-    let listed = b.list_snapshots("repo").unwrap();
+    let listed = first.list_snapshots("repo").unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].status, "OK");
-    assert_eq!(listed[0].timestamps.len(), 1);
-    let report = b.verify("repo", "snap", None, true).unwrap();
+    assert_eq!(listed[0].timestamps.len(), 1, "{:?}", listed[0].timestamps);
+    let report = first.verify("repo", "snap", None, true).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
-    restore_ok(b, "copy", "snap", "repo", vec![]);
-    let engine = &engines[winner];
+    restore_ok(&first, "copy", "snap", "repo", vec![]);
+    let engine = &engines[0];
     let now = engine.snapshot();
     assert_eq!(
         rows(engine, &now, "copy", "sales"),
@@ -255,4 +236,77 @@ fn two_engines_racing_for_one_snapshot_name_commit_exactly_one() {
         .filter(|f| f.contains(".tmp"))
         .collect();
     assert!(left.is_empty(), "temp files left: {left:?}");
+}
+
+/// A backup finds every data file already in the repository (an earlier snapshot has them) and
+/// is held before it names them in its `meta.json`; meanwhile another service (another
+/// process) drops that earlier snapshot. The drop must wait: before the location lock its
+/// sweep deleted the files no `meta.json` named yet, and the backup then committed a snapshot
+/// listed OK whose files were gone.
+#[test]
+fn drop_snapshot_elsewhere_never_sweeps_files_a_running_backup_has_found() {
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo: PathBuf = repo_dir.path().to_path_buf();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let engine = engine_with_data(d1.path());
+    let other = Engine::open(d2.path()).unwrap();
+    let (found, go) = (Arc::new(Signal::default()), Arc::new(Signal::default()));
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: StateHook = {
+        let (found, go, armed) = (found.clone(), go.clone(), armed.clone());
+        Arc::new(move |_, s| {
+            if s == JobState::SaveMeta && armed.load(std::sync::atomic::Ordering::SeqCst) {
+                found.set();
+                go.wait();
+            }
+        })
+    };
+    let writer = open_with(
+        &engine,
+        BackupsOptions {
+            state_hook: Some(hook),
+            ..BackupsOptions::default()
+        },
+    );
+    let dropper = open(&other);
+    repo_at(&writer, "repo", &repo);
+    backup_ok(&writer, "shop", "snap1", "repo", vec![]);
+    repo_at(&dropper, "repo", &repo);
+
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let id = writer
+        .backup("shop", "snap2", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    found.wait();
+    let dropping = Arc::new(Signal::default());
+    let dropped = std::thread::spawn({
+        let dropping = dropping.clone();
+        move || {
+            dropping.set();
+            dropper
+                .drop_snapshot("repo", "snap1")
+                .map(|r| r.files_removed)
+        }
+    });
+    dropping.wait();
+    let_it_reach_the_lock();
+    go.set();
+    assert_eq!(writer.wait(id, WAIT), Some(JobState::Finished));
+    let removed = dropped.join().unwrap().unwrap();
+    assert_eq!(removed, 0, "snap2 shares every data file of snap1");
+
+    let listed = writer.list_snapshots("repo").unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0].snapshot.as_str(), listed[0].status.as_str()),
+        ("snap2", "OK")
+    );
+    let report = writer.verify("repo", "snap2", None, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    restore_ok(&writer, "copy", "snap2", "repo", vec![]);
+    let now = engine.snapshot();
+    assert_eq!(
+        rows(&engine, &now, "copy", "sales"),
+        rows(&engine, &now, "shop", "sales")
+    );
 }

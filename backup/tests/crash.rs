@@ -11,8 +11,15 @@
 //!
 //! At the end a new backup and a restore of it must work and give back the live rows.
 //!
+//! Two runs at the same time, one with the repository in a directory (up to 120 kills within
+//! 80 s) and one with it on the loopback moto server (up to 30 within 60 s: each S3 request is a
+//! round trip to moto), which keeps running across the kills, as a real object store would.
+//!
 //! Runs as its own test binary (harness = false); `SHALE_BACKUP_CRASH_CHILD=<dir>` selects the
-//! child, which keeps its data in `<dir>/data` and its repository in `<dir>/repo`.
+//! child, which keeps its data in `<dir>/data` and its repository in `<dir>/repo`, or, with
+//! `SHALE_BACKUP_CRASH_S3=<endpoint> <location>`, on S3.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -37,9 +44,9 @@ const LIVE: &str = "live";
 const RESTORED: &str = "restored";
 const TABLE: &str = "loads";
 const REPO: &str = "repo";
-const KILLS: usize = 120;
-const TIME_LIMIT: Duration = Duration::from_secs(80);
 const WAIT: Duration = Duration::from_secs(60);
+/// Names the child's S3 repository: `<endpoint> <location>`.
+const S3_CHILD_ENV: &str = "SHALE_BACKUP_CRASH_S3";
 
 /// `loads(id BIGINT key, day INT)` RANGE(day): p1 < 10 <= p2 < 20 <= p3, 2 buckets.
 fn definition(name: &str) -> TableDefinition {
@@ -168,8 +175,17 @@ fn child(dir: &Path) {
     };
     let b = Backups::open_with(engine.clone(), options).expect("child backups");
     if !b.repositories().iter().any(|r| r.repo_name == REPO) {
-        let location = format!("file://{}", dir.join("repo").display());
-        b.create_repository(REPO, &location, false, BTreeMap::new())
+        let (location, properties) = match std::env::var(S3_CHILD_ENV) {
+            Ok(s3) => {
+                let (endpoint, location) = s3.split_once(' ').expect("endpoint and location");
+                (location.to_string(), common::s3::s3_properties(endpoint))
+            }
+            Err(_) => (
+                format!("file://{}", dir.join("repo").display()),
+                BTreeMap::new(),
+            ),
+        };
+        b.create_repository(REPO, &location, false, properties)
             .expect("create repository");
     }
     if engine.snapshot().database(LIVE).is_none() {
@@ -491,12 +507,22 @@ fn final_round_trip(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn main() {
-    if let Ok(dir) = std::env::var("SHALE_BACKUP_CRASH_CHILD") {
-        child(Path::new(&dir));
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
+/// One run of the harness: where its repository lives and how much it must do.
+struct Run {
+    name: &'static str,
+    /// `<endpoint> <location>` of an S3 repository; `None`: a directory.
+    s3: Option<String>,
+    kills: usize,
+    time_limit: Duration,
+    /// At least this many kills, acknowledged loads, deep-verified snapshots, and kills while a
+    /// backup or a restore was transferring files; and one restore finished.
+    enough: (usize, usize, usize, usize),
+    /// Delay before an unaimed kill: `min + rand % spread` microseconds.
+    delay_us: (u64, u64),
+}
+
+/// Runs the kills of `run`; returns its summary line, or what went wrong.
+fn harness(exe: &Path, run: &Run) -> Result<String, String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let mut rng = Rng(0x5eed_b4c0_0001);
@@ -505,19 +531,24 @@ fn main() {
     let mut stats = Stats::default();
     let mut kills = 0;
     let mut aimed_kills = 0;
+    // Kills that struck while a backup was uploading or a restore downloading.
+    let (mut in_upload, mut in_download) = (0, 0);
     let mut failure = None;
-    while kills < KILLS && started.elapsed() < TIME_LIMIT {
+    while kills < run.kills && started.elapsed() < run.time_limit {
         // Every third kill waits for a restore to reach COMMITTING, then strikes within 2 ms:
         // before, during or just after the engine commit.
         let aimed = kills % 3 == 2;
-        let delay = Duration::from_micros(2_000 + rng.next() % 200_000);
+        let delay = Duration::from_micros(run.delay_us.0 + rng.next() % run.delay_us.1);
         let strike = Duration::from_micros(rng.next() % 2_000);
-        let mut proc = Command::new(&exe)
+        let mut command = Command::new(exe);
+        command
             .env("SHALE_BACKUP_CRASH_CHILD", dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
+            .stderr(Stdio::null());
+        if let Some(s3) = &run.s3 {
+            command.env(S3_CHILD_ENV, s3);
+        }
+        let mut proc = command.spawn().expect("spawn child");
         let stdout = proc.stdout.take().expect("child stdout");
         let (commit_tx, commit_rx) = mpsc::channel();
         let reader = std::thread::spawn(move || {
@@ -546,8 +577,19 @@ fn main() {
         let status = proc.wait().expect("wait child");
         kills += 1;
         aimed_kills += usize::from(aimed);
-        for line in reader.join().unwrap_or_default() {
-            model.read(&line);
+        let lines = reader.join().unwrap_or_default();
+        // The last state a job reached before the kill, if it was still running.
+        match lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("state ") || l.ends_with("-done"))
+        {
+            Some(l) if l.ends_with(" Uploading") => in_upload += 1,
+            Some(l) if l.ends_with(" Downloading") => in_download += 1,
+            _ => {}
+        }
+        for line in &lines {
+            model.read(line);
         }
         if status.success() || status.code().is_some() {
             // The child never exits on its own: it panicked (an acknowledged step failed).
@@ -568,10 +610,13 @@ fn main() {
     {
         failure = Some(format!("after {kills} kills: {e}"));
     }
-    println!(
-        "backup crash harness: {kills} kill points ({aimed_kills} aimed at restore COMMITTING: \
-         {} left the old state, {} the new; {} restores in flight found committed, all FINISHED) \
-         in {:.1} s, {} acknowledged loads, {} snapshots deep-verified, restored table {:?}",
+    let summary = format!(
+        "backup crash harness ({}): {kills} kill points ({aimed_kills} aimed at restore \
+         COMMITTING: {} left the old state, {} the new; {} restores in flight found committed, \
+         all FINISHED; {in_upload} during a backup's upload, {in_download} during a restore's \
+         download) in {:.1} s, {} acknowledged loads, {} snapshots deep-verified, restored table \
+         {:?}",
+        run.name,
         stats.old_after_aimed,
         stats.new_after_aimed,
         stats.finished_after_commit,
@@ -580,22 +625,75 @@ fn main() {
         stats.verified,
         model.restored,
     );
-    let enough = kills >= 50 && model.acked.len() >= 20 && stats.verified >= 5;
-    println!(
-        "test result: {}. {} kill points",
-        if failure.is_none() && enough {
-            "ok"
-        } else {
-            "FAILED"
-        },
-        kills
-    );
+    println!("{summary}");
     if let Some(f) = failure {
-        eprintln!("backup crash harness failed: {f}");
-        std::process::exit(1);
+        return Err(format!("{}: {f}", run.name));
     }
-    if !enough {
-        eprintln!("backup crash harness made too little progress");
+    let (min_kills, min_acked, min_verified, min_transfers) = run.enough;
+    if kills < min_kills
+        || model.acked.len() < min_acked
+        || stats.verified < min_verified
+        || in_upload + in_download < min_transfers
+        || model.restored.is_none()
+    {
+        return Err(format!("{}: too little progress", run.name));
+    }
+    Ok(summary)
+}
+
+fn main() {
+    if let Ok(dir) = std::env::var("SHALE_BACKUP_CRASH_CHILD") {
+        child(Path::new(&dir));
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let runs = [
+        Run {
+            name: "directory",
+            s3: None,
+            kills: 120,
+            time_limit: Duration::from_secs(80),
+            enough: (50, 20, 5, 1),
+            delay_us: (2_000, 200_000),
+        },
+        Run {
+            name: "S3",
+            s3: Some(format!(
+                "{} {}",
+                common::s3::moto().endpoint(),
+                common::s3::fresh_location()
+            )),
+            kills: 30,
+            time_limit: Duration::from_secs(60),
+            enough: (10, 10, 3, 1),
+            // Each child backs up first and restores second; on S3 both take longer, so that
+            // some children live to finish a restore, strike up to 1.5 s after the start.
+            delay_us: (20_000, 1_500_000),
+        },
+    ];
+    let results: Vec<Result<String, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                let exe = &exe;
+                s.spawn(move || harness(exe, run))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("harness panicked".into())))
+            .collect()
+    });
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    println!(
+        "test result: {}. {} runs",
+        if failures.is_empty() { "ok" } else { "FAILED" },
+        runs.len()
+    );
+    if !failures.is_empty() {
+        for f in failures {
+            eprintln!("backup crash harness failed: {f}");
+        }
         std::process::exit(1);
     }
 }

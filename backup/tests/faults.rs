@@ -1,14 +1,26 @@
 //! An injected failure at each file operation of a backup and of a restore: no snapshot is
 //! listed OK unless the job finished, and the engine holds either the old or the new state.
+//!
+//! On S3 the unit that fails is a request, not a file operation: the `s3_*` tests put a proxy
+//! between shale and moto that fails the n-th request of a backup or of a restore, for every n,
+//! with object_store's retries off (the fault is what a request meets once its retries are
+//! exhausted), in turn a 503, a 500, a connection dropped before moto sees the request, an
+//! answer lost after moto did the work, and an answer cut off mid-body. The filesystem cases
+//! without an S3 meaning stay filesystem-only: the order of fsync, rename and syncfs and a
+//! failed sync (an S3 upload is durable and visible when its PUT or multipart completion
+//! succeeds; nothing is renamed or synced), link(2) and short writes (a PUT stores the whole
+//! object or nothing).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use common::s3::{self, Seen};
 use common::*;
-use shale_backup::{Backups, JobState};
+use shale_backup::{BackupError, Backups, BackupsOptions, JobRecord, JobState};
 use shale_engine::{Engine, EngineOptions, FaultKind, FaultyStorage, OpKind};
 
 const KINDS: [FaultKind; 5] = [
@@ -201,25 +213,26 @@ fn op_words(op: OpKind) -> &'static [&'static str] {
     }
 }
 
+/// `s` with every run of digits replaced by `#`: temporary and info files carry a per-attempt
+/// suffix or timestamp (`<file>.tmp<pid>-<n>`, `__info_<time>`).
+fn blur(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A CANCELLED job's status names the failed operation and its path.
 fn assert_names_op_and_path(context: &str, status: &str, op: OpKind, path: &Path) {
     // A root joined with an empty remainder ends in `/`; the store names it without.
     let path: PathBuf = path.components().collect();
-    // Temporary and info files carry a per-attempt suffix or timestamp (`<file>.tmp<pid>-<n>`,
-    // `__info_<time>`): compare with every run of digits blurred.
-    let blur = |s: &str| {
-        let mut out = String::new();
-        for c in s.chars() {
-            if c.is_ascii_digit() {
-                if !out.ends_with('#') {
-                    out.push('#');
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    };
     let status_blurred = blur(status);
     let named = op_words(op)
         .iter()
@@ -513,9 +526,10 @@ fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_c
     load_items(&engine, "shop", 5);
     let b = open_serial(&engine);
 
-    // The order in a clean run: every data file written to a temporary name, then a
-    // file-system sync (their bytes), then every rename into place, then a second sync (the
-    // names and new directories), then meta.json and the info file.
+    // The order in a clean run: every data file, meta.json and the info file written to
+    // temporary names, then a file-system sync (their bytes), then every data file renamed into
+    // place and meta.json linked (the claim), then a second sync (the names and new
+    // directories), then the info file linked (the commit) and its folder fsynced.
     let root = repos.path().join("probe");
     repo_at(&b, "probe", &root);
     storage.arm(None);
@@ -528,26 +542,44 @@ fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_c
     for &n in &syncs {
         assert_eq!(log[n].1.components().collect::<PathBuf>(), root);
     }
-    let data_dir = root.join("data");
-    let on_data = |kind: OpKind| -> Vec<usize> {
+    let under = |kind: OpKind, dir: &Path| -> Vec<usize> {
         (0..log.len())
-            .filter(|&n| log[n].0 == kind && log[n].1.starts_with(&data_dir))
+            .filter(|&n| log[n].0 == kind && log[n].1.starts_with(dir))
             .collect()
     };
-    let (writes, renames) = (on_data(OpKind::Write), on_data(OpKind::Rename));
+    let (data_dir, snapshot_dir) = (root.join("data"), root.join("snapshots/snap"));
+    let (writes, renames) = (
+        under(OpKind::Write, &data_dir),
+        under(OpKind::Rename, &data_dir),
+    );
     assert!(!writes.is_empty() && !renames.is_empty(), "{log:?}");
     assert!(writes.iter().all(|&n| n < syncs[0]), "{log:?}");
     assert!(
         renames.iter().all(|&n| syncs[0] < n && n < syncs[1]),
         "{log:?}"
     );
-    let snapshot_dir = root.join("snapshots");
-    let first_snapshot_write = (0..log.len())
-        .find(|&n| log[n].1.starts_with(&snapshot_dir) && log[n].0 == OpKind::Create)
-        .expect("meta.json is written");
+    let staged = under(OpKind::Write, &snapshot_dir);
+    assert_eq!(staged.len(), 2, "meta.json and the info file: {log:?}");
+    assert!(staged.iter().all(|&n| n < syncs[0]), "{log:?}");
+    let links = under(OpKind::Link, &snapshot_dir);
+    assert_eq!(links.len(), 2, "{log:?}");
+    assert!(log[links[0]].1.ends_with("meta.json"), "{log:?}");
     assert!(
-        syncs[1] < first_snapshot_write,
-        "meta.json written before the sync: {log:?}"
+        renames.iter().all(|&n| n < links[0]) && links[0] < syncs[1],
+        "the claim after the data files' names, before the second sync: {log:?}"
+    );
+    assert!(
+        syncs[1] < links[1],
+        "the commit after the second sync: {log:?}"
+    );
+    let last_dir_sync = under(OpKind::SyncDir, &snapshot_dir);
+    assert!(
+        last_dir_sync.iter().any(|&n| n > links[1]),
+        "the commit's folder fsynced: {log:?}"
+    );
+    assert!(
+        !(syncs[0]..log.len()).any(|n| log[n].0 == OpKind::Sync && log[n].1.starts_with(&root)),
+        "no file fsync in the repository after the first sync: {log:?}"
     );
 
     // A failure of either sync (a write-back error syncfs reports) cancels the job naming the
@@ -637,4 +669,316 @@ fn a_restore_syncs_its_files_once_before_the_commit_and_a_failed_sync_commits_no
     assert!(engine.snapshot().database("failing").is_none());
     assert_no_orphans("after a failed restore sync", &engine);
     assert_eq!(rows(&engine, &engine.snapshot(), "probe", "sales"), want);
+}
+
+// ---- S3: a fault at every request -------------------------------------------------------------
+
+/// One request at a time (one file in flight), so that "the n-th request" is the same request
+/// in every run, and no retries, so that one injected fault is one failed operation.
+fn s3_serial_options() -> BackupsOptions {
+    let mut options = BackupsOptions::default();
+    options.store.max_retries = 0;
+    options.store.files_in_flight = 1;
+    options.store.request_timeout = Duration::from_secs(20);
+    options
+}
+
+/// The key prefix of an S3 test repository (`t<pid>-<n>`).
+fn prefix_of(repo: &TestRepo) -> &str {
+    repo.location.trim_start_matches("s3://shale/")
+}
+
+/// A request's method and path with the repository's prefix and every number blurred, to match
+/// requests of runs against different repositories (and info files of different times).
+fn shape(r: &Seen, prefix: &str) -> String {
+    // A multipart upload's id is the server's choice.
+    let shape = r.shape(prefix);
+    let shape = match shape.split_once("uploadId=") {
+        Some((head, tail)) => {
+            let rest = tail.find('&').map_or("", |i| &tail[i..]);
+            format!("{head}uploadId=<id>{rest}")
+        }
+        None => shape,
+    };
+    blur(&shape)
+}
+
+/// What a job or its submission came to with a fault at request `n`.
+struct S3Case {
+    context: String,
+    /// The job's final record, or the submission's error (a request made at submission failed).
+    outcome: Result<JobRecord, BackupError>,
+    /// The request that failed, and how.
+    hit: Seen,
+}
+
+/// Arms a fault at request `n` (of `clean`, the requests of a clean run), runs `submit` and waits
+/// for its job, and checks that exactly that request failed and that the job (or the submission)
+/// failed naming its object.
+fn s3_case(
+    proxy: &s3::Proxy,
+    b: &Backups,
+    n: usize,
+    clean: &[String],
+    prefix: &str,
+    submit: impl FnOnce() -> Result<u64, BackupError>,
+) -> S3Case {
+    let fault = s3::FAULTS[n % s3::FAULTS.len()].clone();
+    let failed = Arc::new(Mutex::new(None));
+    proxy.set_rule(s3::fail_nth(n, fault.clone(), failed.clone()));
+    let outcome = submit().map(|id| {
+        b.wait(id, WAIT);
+        b.job(id).unwrap()
+    });
+    proxy.clear_rule();
+    let context = format!("request {n} `{}` failing with {fault:?}", clean[n]);
+    let hit = failed
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| panic!("{context}: never made"));
+    assert_eq!(
+        shape(&hit, prefix),
+        clean[n],
+        "{context}: not the clean run's request"
+    );
+    let object = hit.object();
+    match &outcome {
+        Ok(job) => {
+            assert_eq!(job.state, JobState::Cancelled, "{context}: {}", job.status);
+            assert!(
+                job.status.contains(&object),
+                "{context}: the status does not name {object}: {}",
+                job.status
+            );
+        }
+        Err(e) => assert!(
+            e.to_string().contains(&object),
+            "{context}: the refusal does not name {object}: {e}"
+        ),
+    }
+    S3Case {
+        context,
+        outcome,
+        hit,
+    }
+}
+
+/// `(key, upload id)` of the multipart uploads open under `prefix` in moto's bucket `shale`.
+fn open_uploads(prefix: &str) -> Vec<(String, String)> {
+    let (status, listing) = s3::http(
+        s3::moto().port,
+        "GET",
+        &format!("/shale?uploads&prefix={prefix}/"),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{listing}");
+    let field = |upload: &str, name: &str| {
+        let open = format!("<{name}>");
+        let start = upload.find(&open)? + open.len();
+        let end = start + upload[start..].find(&format!("</{name}>"))?;
+        Some(upload[start..end].to_string())
+    };
+    listing
+        .split("<Upload>")
+        .skip(1)
+        .map(|u| (field(u, "Key").unwrap(), field(u, "UploadId").unwrap()))
+        .collect()
+}
+
+/// Fails each request of a backup of `shop` that `chosen` picks (by its [`shape`]) once in turn
+/// (see [`s3_case`]); after each: no snapshot listed OK, no multipart upload left open, the
+/// engine unchanged, and the name free for a backup that verifies. Returns the requests of a
+/// clean backup and how many cases ended as a CANCELLED job (not refused at submission).
+fn each_backup_request_fails_once(
+    engine: &Engine,
+    chosen: impl Fn(&str) -> bool,
+) -> (Vec<String>, usize) {
+    let source = engine.snapshot();
+    let proxy = s3::proxy();
+    let b = Backups::open_with(engine.clone(), s3_serial_options()).unwrap();
+
+    // The requests of a clean backup, from its submission on.
+    let probe = TestRepo::s3_via(&proxy.endpoint());
+    probe.create(&b, "probe");
+    proxy.clear_log();
+    backup_ok(&b, "shop", "snap", "probe", vec![]);
+    let clean: Vec<String> = proxy
+        .log()
+        .iter()
+        .map(|r| shape(r, prefix_of(&probe)))
+        .collect();
+
+    let mut cancelled = 0;
+    for n in (0..clean.len()).filter(|&n| chosen(&clean[n])) {
+        let name = format!("r{n}");
+        let repo = TestRepo::s3_via(&proxy.endpoint());
+        repo.create(&b, &name);
+        let seq = engine.snapshot().seq;
+        let case = s3_case(&proxy, &b, n, &clean, prefix_of(&repo), || {
+            b.backup("shop", "snap", &name, vec![], BTreeMap::new())
+        });
+        let context = &case.context;
+        cancelled += usize::from(case.outcome.is_ok());
+        let listed = b.list_snapshots(&name).unwrap();
+        assert!(
+            listed.iter().all(|s| s.status != "OK"),
+            "{context}: {listed:?}"
+        );
+        // Every multipart upload the job started was aborted, except one whose start was
+        // answered after the answer was lost: its id never reached the job, and it holds no
+        // part (a bucket lifecycle rule removes such uploads).
+        let lost_start = case.hit.method == "POST"
+            && case.hit.path.ends_with("?uploads=")
+            && matches!(
+                case.hit.action,
+                s3::Action::LoseAnswer | s3::Action::Truncate
+            );
+        for (key, upload_id) in open_uploads(prefix_of(&repo)) {
+            assert!(lost_start, "{context}: multipart upload of {key} left open");
+            let (status, parts) = s3::http(
+                s3::moto().port,
+                "GET",
+                &format!("/shale/{key}?uploadId={upload_id}"),
+            )
+            .unwrap();
+            assert_eq!(status, 200, "{parts}");
+            assert!(!parts.contains("<Part>"), "{context}: {parts}");
+        }
+        // A backup never changes the engine's data.
+        assert_eq!(engine.snapshot().seq, seq, "{context}");
+        // The name is free again and the repository takes a good backup.
+        backup_ok(&b, "shop", "snap", &name, vec![]);
+        let report = b.verify(&name, "snap", None, true).unwrap();
+        assert!(report.is_ok(), "{context}: {:?}", report.problems);
+    }
+    for t in ["sales", "items"] {
+        assert_eq!(
+            rows(engine, &engine.snapshot(), "shop", t),
+            rows(engine, &source, "shop", t)
+        );
+    }
+    (clean, cancelled)
+}
+
+#[test]
+fn s3_a_failure_at_each_request_of_a_backup_cancels_naming_the_object() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::open(data.path()).unwrap();
+    create_tables(&engine, "shop");
+    load_sales(&engine, "shop", 0, 40);
+    load_items(&engine, "shop", 5);
+    let (clean, cancelled) = each_backup_request_fails_once(&engine, |_| true);
+    assert!(clean.len() > 10, "only {} requests: {clean:?}", clean.len());
+    // Only the submission's check that the name is free comes before the job.
+    assert_eq!(cancelled, clean.len() - 1, "jobs cancelled of {clean:?}");
+    for kind in ["HEAD ", "PUT "] {
+        assert!(
+            clean
+                .iter()
+                .any(|r| r.starts_with(kind) && r.contains("/data/")),
+            "{clean:?}"
+        );
+    }
+}
+
+#[test]
+fn s3_a_failure_at_each_request_of_a_multipart_backup_cancels_and_aborts_the_upload() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::open(data.path()).unwrap();
+    create_tables(&engine, "shop");
+    // One segment of two parts: its upload's start, both parts and its completion fail in turn
+    // (the other requests are those of the test above).
+    let size = load_large_items(&engine, "shop");
+    assert!(size > 5 << 20, "segment of {size} bytes");
+    let multipart = |r: &str| r.contains("?uploads") || r.contains("uploadId=");
+    let (clean, cancelled) = each_backup_request_fails_once(&engine, multipart);
+    assert_eq!(cancelled, 4, "{clean:?}");
+    assert!(
+        clean
+            .iter()
+            .any(|r| r.starts_with("POST ") && r.contains("uploads")),
+        "{clean:?}"
+    );
+    let parts = clean
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("partNumber="))
+        .count();
+    assert_eq!(parts, 2, "{clean:?}");
+}
+
+#[test]
+fn s3_a_failure_at_each_request_of_a_replacing_restore_keeps_old_or_new_state() {
+    // A template data directory: `shop` backed up as `snap` to S3 (through the proxy, whose
+    // endpoint the repository's definition in the catalog keeps), then changed, so a restore of
+    // `snap` into `shop` replaces existing partitions of both tables.
+    let template = tempfile::tempdir().unwrap();
+    let proxy = s3::proxy();
+    let repo = TestRepo::s3_via(&proxy.endpoint());
+    let state_now = |engine: &Engine| {
+        let s = engine.snapshot();
+        (
+            rows(engine, &s, "shop", "sales"),
+            rows(engine, &s, "shop", "items"),
+        )
+    };
+    let (old, new) = {
+        let engine = Engine::open(template.path()).unwrap();
+        create_tables(&engine, "shop");
+        load_sales(&engine, "shop", 0, 40);
+        load_items(&engine, "shop", 5);
+        let b = Backups::open_with(engine.clone(), s3_serial_options()).unwrap();
+        repo.create(&b, "repo");
+        backup_ok(&b, "shop", "snap", "repo", vec![]);
+        let new = state_now(&engine);
+        load_sales(&engine, "shop", 200, 30);
+        load_items(&engine, "shop", 3);
+        (state_now(&engine), new)
+    };
+    assert_ne!(old, new);
+    let open_copy = |dir: &Path| {
+        copy_tree(template.path(), dir);
+        let engine = Engine::open(dir).unwrap();
+        let b = Backups::open_with(engine.clone(), s3_serial_options()).unwrap();
+        (engine, b)
+    };
+    let restore = |b: &Backups| b.restore("shop", "snap", "repo", vec![], BTreeMap::new());
+
+    // The requests of a clean restore, from its submission on.
+    let probe = tempfile::tempdir().unwrap();
+    let (engine, b) = open_copy(&probe.path().join("d"));
+    proxy.clear_log();
+    let id = restore(&b).unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
+    assert_eq!(state_now(&engine), new);
+    drop((b, engine));
+    let prefix = prefix_of(&repo);
+    let clean: Vec<String> = proxy.log().iter().map(|r| shape(r, prefix)).collect();
+    let data_gets = clean
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/data/"))
+        .count();
+    assert!(data_gets > 3, "{clean:?}");
+
+    let mut cancelled = 0;
+    for n in 0..clean.len() {
+        let case_dir = tempfile::tempdir().unwrap();
+        let dir = case_dir.path().join("d");
+        let (engine, b) = open_copy(&dir);
+        let case = s3_case(&proxy, &b, n, &clean, prefix, || restore(&b));
+        let context = &case.context;
+        cancelled += usize::from(case.outcome.is_ok());
+        // Cancelled or refused: the target is exactly as it was, now and after a reopen, and
+        // the files the import had written are gone.
+        assert!(state_now(&engine) == old, "{context}: the target changed");
+        drop((b, engine));
+        let engine = Engine::open(&dir).unwrap();
+        assert!(state_now(&engine) == old, "{context}: reopened changed");
+        assert_no_orphans(context, &engine);
+    }
+    assert!(
+        cancelled >= data_gets,
+        "only {cancelled} of {} cases reached the job",
+        clean.len()
+    );
 }

@@ -1,4 +1,5 @@
-//! Cancel in every state, timeout, restart during and after a job, backup during loads.
+//! Cancel in every state, timeout, restart during and after a job, backup during loads: each on
+//! a directory and on S3 (`<test>::fs`, `<test>::s3`).
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use shale_backup::{Backups, BackupsOptions, JobState, TableRef};
+use shale_engine::Engine;
 
 /// A hook that stops the job in `state`: reports on the returned receiver, then waits for a
 /// message on the returned sender.
@@ -39,15 +41,14 @@ const BACKUP_STATES: [JobState; 6] = [
     JobState::UploadInfo,
 ];
 
-#[test]
-fn cancel_backup_in_every_state() {
+fn cancel_backup_in_every_state(kind: Kind) {
     for state in BACKUP_STATES {
         let data = tempfile::tempdir().unwrap();
-        let repo = tempfile::tempdir().unwrap();
+        let repo = TestRepo::new(kind);
         let engine = engine_with_data(data.path());
         let (options, reached, go) = stop_in(state);
         let b = open_with(&engine, options);
-        repo_at(&b, "repo", repo.path());
+        repo.create(&b, "repo");
         let id = b
             .backup("shop", "snap", "repo", vec![], BTreeMap::new())
             .unwrap();
@@ -66,10 +67,18 @@ fn cancel_backup_in_every_state() {
                 .all(|s| s.status != "OK"),
             "cancelled in {state} but a snapshot is OK"
         );
-        assert!(
-            !repo.path().join("snapshots/snap").exists(),
-            "partial folder left in {state}"
-        );
+        let left: Vec<String> = repo_files(&b, "repo")
+            .into_iter()
+            .filter(|k| k.starts_with("snapshots/snap/"))
+            .collect();
+        assert!(left.is_empty(), "partial folder left in {state}: {left:?}");
+        if let Some(dir) = repo.fs_path() {
+            // Not even an empty directory.
+            assert!(
+                !dir.join("snapshots/snap").exists(),
+                "partial folder left in {state}"
+            );
+        }
         // The name can be reused.
         drop(go);
         let id = b
@@ -83,6 +92,7 @@ fn cancel_backup_in_every_state() {
         assert_eq!(b.list_snapshots("repo").unwrap()[0].status, "OK");
     }
 }
+both!(cancel_backup_in_every_state);
 
 const RESTORE_STATES: [JobState; 6] = [
     JobState::Pending,
@@ -93,18 +103,17 @@ const RESTORE_STATES: [JobState; 6] = [
     JobState::Committing,
 ];
 
-#[test]
-fn cancel_restore_in_every_state_leaves_the_database_as_it_was() {
+fn cancel_restore_in_every_state_leaves_the_database_as_it_was(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     {
         let engine = engine_with_data(data.path());
         let b = open(&engine);
-        repo_at(&b, "repo", repo.path());
+        repo.create(&b, "repo");
         backup_ok(&b, "shop", "snap", "repo", vec![]);
     }
     for state in RESTORE_STATES {
-        let engine = shale_engine::Engine::open(data.path()).unwrap();
+        let engine = Engine::open(data.path()).unwrap();
         load_sales(&engine, "shop", 500, 10);
         let before = engine.snapshot();
         let sales_before = rows(&engine, &before, "shop", "sales");
@@ -143,19 +152,19 @@ fn cancel_restore_in_every_state_leaves_the_database_as_it_was() {
     }
     // No files left behind by the cancelled imports: a fresh restore still works and reopen
     // finds nothing to clean.
-    let engine = shale_engine::Engine::open(data.path()).unwrap();
+    let engine = Engine::open(data.path()).unwrap();
     let b = open(&engine);
     restore_ok(&b, "fresh", "snap", "repo", vec![]);
 }
+both!(cancel_restore_in_every_state_leaves_the_database_as_it_was);
 
-#[test]
-fn timeouts_cancel_backup_and_restore() {
+fn timeouts_cancel_backup_and_restore(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     {
         let b = open(&engine);
-        repo_at(&b, "repo", repo.path());
+        repo.create(&b, "repo");
         backup_ok(&b, "shop", "snap", "repo", vec![]);
     }
     let (mut options, reached, go) = stop_in(JobState::Uploading);
@@ -195,6 +204,7 @@ fn timeouts_cancel_backup_and_restore() {
     assert_eq!(engine.snapshot().seq, before);
     assert!(engine.snapshot().database("new").is_none());
 }
+both!(timeouts_cancel_backup_and_restore);
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -209,15 +219,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-#[test]
-fn restart_during_and_after_a_job() {
+fn restart_during_and_after_a_job(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
     let crashed = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let (options, reached, go) = stop_in(JobState::Uploading);
     let b = open_with(&engine, options);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let id = b
         .backup("shop", "snap", "repo", vec![], BTreeMap::new())
         .unwrap();
@@ -230,7 +239,7 @@ fn restart_during_and_after_a_job() {
     drop(engine);
 
     // After the job: FINISHED survives.
-    let engine = shale_engine::Engine::open(data.path()).unwrap();
+    let engine = Engine::open(data.path()).unwrap();
     let b = Backups::open(engine.clone()).unwrap();
     let shown = b.show_backup(None);
     assert_eq!(shown.len(), 1);
@@ -240,7 +249,7 @@ fn restart_during_and_after_a_job() {
     drop(engine);
 
     // During the job: CANCELLED, saying why.
-    let engine = shale_engine::Engine::open(crashed.path().join("d")).unwrap();
+    let engine = Engine::open(crashed.path().join("d")).unwrap();
     let b = Backups::open(engine.clone()).unwrap();
     let shown = b.show_backup(Some("shop"));
     assert_eq!(shown.len(), 1);
@@ -255,15 +264,15 @@ fn restart_during_and_after_a_job() {
         .unwrap();
     assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
 }
+both!(restart_during_and_after_a_job);
 
-#[test]
-fn dropping_the_service_interrupts_a_running_job() {
+fn dropping_the_service_interrupts_a_running_job(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let (options, reached, go) = stop_in(JobState::Uploading);
     let b = open_with(&engine, options);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     b.backup("shop", "snap", "repo", vec![], BTreeMap::new())
         .unwrap();
     reached.recv_timeout(WAIT).unwrap();
@@ -284,15 +293,15 @@ fn dropping_the_service_interrupts_a_running_job() {
             .all(|s| s.status != "OK")
     );
 }
+both!(dropping_the_service_interrupts_a_running_job);
 
-#[test]
-fn backup_during_loads_is_the_state_at_its_start() {
+fn backup_during_loads_is_the_state_at_its_start(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let (options, reached, go) = stop_in(JobState::UploadSnapshot);
     let b = open_with(&engine, options);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let id = b
         .backup("shop", "snap", "repo", vec![], BTreeMap::new())
         .unwrap();
@@ -331,3 +340,4 @@ fn backup_during_loads_is_the_state_at_its_start() {
         );
     }
 }
+both!(backup_during_loads_is_the_state_at_its_start);

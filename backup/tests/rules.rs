@@ -1,4 +1,5 @@
-//! Every rule, with StarRocks' message.
+//! Every rule, with StarRocks' message, on a directory and on S3 (`<test>::fs`, `<test>::s3`);
+//! the checks of a location itself are per kind: directories here, S3 properties in `s3.rs`.
 
 mod common;
 
@@ -11,13 +12,12 @@ fn msg<T: std::fmt::Debug>(r: Result<T, BackupError>) -> String {
     r.unwrap_err().to_string()
 }
 
-#[test]
-fn backup_rules_and_messages() {
+fn backup_rules_and_messages(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     let none = BTreeMap::new;
     assert_eq!(
         msg(b.backup("shop", "s", "nope", vec![], none())),
@@ -81,7 +81,7 @@ fn backup_rules_and_messages() {
         );
     }
     assert!(
-        b.create_repository("../r", repo.path().to_str().unwrap(), false, none())
+        b.create_repository("../r", &repo.location, false, repo.properties.clone())
             .is_err()
     );
 
@@ -125,15 +125,15 @@ fn backup_rules_and_messages() {
     );
     assert_eq!(msg(b.drop_repository("nope")), "Repository does not exist");
     assert_eq!(
-        msg(b.create_repository("repo", repo.path().to_str().unwrap(), false, none())),
+        msg(b.create_repository("repo", &repo.location, false, repo.properties.clone())),
         "repository with same name already exist: repo"
     );
 }
+both!(backup_rules_and_messages);
 
-#[test]
-fn one_job_per_database_and_busy_repository() {
+fn one_job_per_database_and_busy_repository(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
@@ -148,7 +148,8 @@ fn one_job_per_database_and_busy_repository() {
         ..BackupsOptions::default()
     };
     let b = open_with(&engine, options);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
+    let folder = b.repository_store("repo").unwrap().display("snapshots/s1");
     let id = b
         .backup("shop", "s1", "repo", vec![], BTreeMap::new())
         .unwrap();
@@ -160,7 +161,7 @@ fn one_job_per_database_and_busy_repository() {
     assert_eq!(
         msg(b.restore("shop", "s1", "repo", vec![], BTreeMap::new())),
         "Failed to get info of snapshot 's1' because: no info file in ".to_string()
-            + repo.path().join("snapshots/s1").to_str().unwrap()
+            + folder.to_str().unwrap()
             + ". Maybe specified wrong backup timestamp"
     );
     assert_eq!(
@@ -170,14 +171,14 @@ fn one_job_per_database_and_busy_repository() {
     go_tx.send(()).unwrap();
     assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
 }
+both!(one_job_per_database_and_busy_repository);
 
-#[test]
-fn restore_rules_and_messages() {
+fn restore_rules_and_messages(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     backup_ok(&b, "shop", "s", "repo", vec![]);
     let ts = b.list_snapshots("repo").unwrap()[0].timestamps[0].clone();
     let none = BTreeMap::new;
@@ -191,8 +192,9 @@ fn restore_rules_and_messages() {
         )),
         format!(
             "Failed to get info of snapshot 's' because: Expected one file with path: {}. get: 0. Maybe specified wrong backup timestamp",
-            repo.path()
-                .join("snapshots/s/__info_2000-01-01-00-00-00-000.json")
+            b.repository_store("repo")
+                .unwrap()
+                .display("snapshots/s/__info_2000-01-01-00-00-00-000.json")
                 .display()
         )
     );
@@ -272,14 +274,14 @@ fn restore_rules_and_messages() {
     assert_eq!(shown.timestamp, ts);
     assert!(shown.meta_prepared_time.is_some() && shown.download_finished_time.is_some());
 }
+both!(restore_rules_and_messages);
 
-#[test]
-fn restore_conflicts_leave_the_database_unchanged() {
+fn restore_conflicts_leave_the_database_unchanged(kind: Kind) {
     let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(kind);
     let engine = engine_with_data(data.path());
     let b = open(&engine);
-    repo_at(&b, "repo", repo.path());
+    repo.create(&b, "repo");
     backup_ok(&b, "shop", "s", "repo", vec![]);
 
     // A table with the same name but another schema.
@@ -378,7 +380,10 @@ fn restore_conflicts_leave_the_database_unchanged() {
     );
     assert_eq!(engine.snapshot().seq, before.seq);
 }
+both!(restore_conflicts_leave_the_database_unchanged);
 
+/// Directory locations only: an S3 location's checks (properties, credentials, a missing
+/// bucket) are in `s3.rs`.
 #[test]
 fn repository_locations_are_checked() {
     let data = tempfile::tempdir().unwrap();

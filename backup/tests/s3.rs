@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::imds::{Behaviour, Imds, RoleCredentials};
 use common::s3::{self, ACCESS_KEY, Action, SECRET_KEY};
 use common::*;
 use shale_backup::{BackupError, Backups, BackupsOptions, JobState, StoreOptions};
@@ -293,6 +294,164 @@ fn sdk_default_child(endpoint: &str) {
             println!("sdk-default: ok");
         }
         Err(e) => println!("sdk-default: {}", e.to_string().replace('\n', " ")),
+    }
+}
+
+/// `aws.s3.use_instance_profile = true` against a fake instance metadata service
+/// ([`common::imds`]) that hands out temporary credentials of a role on a moto server checking
+/// signatures and policies: IMDSv2 with its session token, IMDSv1 where the token request is
+/// refused, credentials fetched again as they near expiry, and wrong credentials refused at
+/// CREATE REPOSITORY without showing them. The endpoint reaches a child process of this test
+/// through `AWS_EC2_METADATA_SERVICE_ENDPOINT`, so that no other test sees the variable.
+#[test]
+fn instance_profile_credentials_come_from_the_metadata_service() {
+    if let Ok(endpoint) = std::env::var("SHALE_INSTANCE_PROFILE_CHILD") {
+        instance_profile_child(&endpoint);
+        return;
+    }
+    let (moto, role) = s3::Moto::start_with_role();
+    let behaviour = |v2: bool, credentials: &RoleCredentials, expires_in_secs: i64| Behaviour {
+        v2,
+        role: "shale-instance".into(),
+        credentials: credentials.clone(),
+        expires_in_secs,
+    };
+    // Less than object_store's 5 minutes of minimum remaining validity: fetched again for
+    // the next request (at most every 100 ms).
+    let imds = Imds::start(behaviour(true, &role, 240));
+    let run_child = || {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "instance_profile_credentials_come_from_the_metadata_service",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SHALE_INSTANCE_PROFILE_CHILD", moto.endpoint())
+            .env(shale_backup::s3::METADATA_ENDPOINT_ENV, imds.endpoint())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        stdout
+            .split_once("instance-profile: ")
+            .and_then(|(_, rest)| rest.lines().next())
+            .unwrap_or_else(|| panic!("no outcome from the child: {stdout}"))
+            .to_string()
+    };
+    let credential_gets = |log: &[common::imds::Request]| {
+        log.iter()
+            .filter(|r| r.path.ends_with("/security-credentials/shale-instance"))
+            .count()
+    };
+
+    // IMDSv2: a session token first, then the role and its credentials with that token.
+    assert_eq!(run_child(), "ok");
+    let log = imds.log();
+    assert_eq!(
+        (log[0].method.as_str(), log[0].path.as_str(), log[0].status),
+        ("PUT", "/latest/api/token", 200),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .filter(|r| r.method == "GET")
+            .all(|r| r.token.is_some() && r.status == 200),
+        "{log:?}"
+    );
+    assert!(
+        credential_gets(&log) >= 2,
+        "credentials near expiry were not fetched again: {log:?}"
+    );
+
+    // IMDSv1 only: the token request is refused, the credentials are read without one.
+    imds.set(behaviour(false, &role, 6 * 3600));
+    imds.clear_log();
+    assert_eq!(run_child(), "ok");
+    let log = imds.log();
+    assert!(
+        log.iter().any(|r| r.method == "PUT" && r.status == 403),
+        "{log:?}"
+    );
+    assert!(credential_gets(&log) >= 1, "{log:?}");
+    assert!(
+        log.iter()
+            .filter(|r| r.method == "GET")
+            .all(|r| r.token.is_none() && r.status == 200),
+        "{log:?}"
+    );
+
+    // A wrong secret from the metadata service: refused at CREATE REPOSITORY, no secret shown.
+    let wrong = RoleCredentials {
+        secret_key: "wr0ng-Sh4le-r0le-s3cret-n3ver-pr1nted".into(),
+        ..role.clone()
+    };
+    imds.set(behaviour(true, &wrong, 6 * 3600));
+    let outcome = run_child();
+    assert!(
+        outcome.starts_with("Failed to create repository: "),
+        "{outcome}"
+    );
+    assert!(outcome.contains("SignatureDoesNotMatch"), "{outcome}");
+    assert!(outcome.contains("403"), "{outcome}");
+    for secret in [&wrong.secret_key, &role.secret_key, &role.token] {
+        assert!(
+            !outcome.contains(secret.as_str()),
+            "a secret in {outcome:?}"
+        );
+    }
+
+    // An instance without an instance profile: refused at CREATE REPOSITORY.
+    imds.set(Behaviour {
+        role: String::new(),
+        ..behaviour(true, &role, 6 * 3600)
+    });
+    let outcome = run_child();
+    assert!(
+        outcome.starts_with("Failed to create repository: "),
+        "{outcome}"
+    );
+    assert!(outcome.contains("404"), "{outcome}");
+}
+
+/// Child of the test above: CREATE REPOSITORY with `aws.s3.use_instance_profile`, a backup, a
+/// restore and a deep VERIFY; prints `instance-profile: ok` or `instance-profile: <error>`
+/// (Display and Debug).
+fn instance_profile_child(endpoint: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let b = Backups::open_with(engine.clone(), quick_retries(1)).unwrap();
+    let props = props(&[
+        ("aws.s3.use_instance_profile", "true"),
+        ("aws.s3.endpoint", endpoint),
+        ("aws.s3.region", "us-east-1"),
+        ("aws.s3.enable_path_style_access", "true"),
+    ]);
+    match b.create_repository("r", &s3::fresh_location(), false, props) {
+        Ok(_) => {
+            let source = engine.snapshot();
+            backup_ok(&b, "shop", "snap", "r", vec![]);
+            assert_eq!(b.list_snapshots("r").unwrap()[0].status, "OK");
+            restore_ok(&b, "copy", "snap", "r", vec![]);
+            let now = engine.snapshot();
+            for t in ["sales", "items"] {
+                assert_eq!(
+                    rows(&engine, &now, "copy", t),
+                    rows(&engine, &source, "shop", t)
+                );
+            }
+            let report = b.verify("r", "snap", None, true).unwrap();
+            assert!(report.is_ok(), "{:?}", report.problems);
+            println!("instance-profile: ok");
+        }
+        Err(e) => println!(
+            "instance-profile: {} | {:?}",
+            e.to_string().replace('\n', " "),
+            e
+        ),
     }
 }
 
@@ -616,38 +775,8 @@ fn a_backup_cancelled_mid_upload_aborts_its_multipart_upload() {
     let engine = shale_engine::Engine::open(data.path()).unwrap();
     create_tables(&engine, "shop");
     // One segment larger than a part: hex strings do not compress much.
-    let schema = engine
-        .snapshot()
-        .get_table("shop", "items")
-        .unwrap()
-        .schema
-        .arrow_schema()
-        .clone();
-    let n = 1_100_000u64;
-    let batch = arrow::array::RecordBatch::try_new(
-        schema,
-        vec![
-            std::sync::Arc::new(arrow::array::StringArray::from_iter_values(
-                (0..n).map(|i| format!("{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
-            )),
-            std::sync::Arc::new(arrow::array::Int32Array::from_iter_values(
-                (0..n).map(|i| (i.wrapping_mul(2_654_435_761) % 1_000_003) as i32),
-            )),
-        ],
-    )
-    .unwrap();
-    engine.load("shop", "items", [batch]).unwrap();
+    let size = load_large_items(&engine, "shop");
     let part = 5 << 20;
-    let size: u64 = engine
-        .snapshot()
-        .get_table("shop", "items")
-        .unwrap()
-        .partitions
-        .iter()
-        .flat_map(|p| p.segments())
-        .map(|s| s.meta.size)
-        .max()
-        .unwrap();
     assert!(size > part as u64 + (1 << 20), "segment of {size} bytes");
 
     let b = Backups::open_with(

@@ -612,6 +612,17 @@ impl Storage for FaultyStorage {
     }
 }
 
+/// Replaces a small file atomically but not durably: temporary name, rename over `path`, no
+/// fsync. Readers and a reopen after the process is killed see the old bytes or the new ones;
+/// after a power loss the old ones may come back.
+pub fn replace_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = storage.create(&tmp)?;
+    file.write_all(bytes)?;
+    drop(file);
+    storage.rename(&tmp, path)
+}
+
 /// Writes a small file atomically: temporary name, fsync, rename over `path`, fsync the directory.
 pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");

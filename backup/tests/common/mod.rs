@@ -2,6 +2,7 @@
 //! both kinds (a local directory, or a prefix on the loopback S3 server of [`s3`]).
 #![allow(dead_code)]
 
+pub mod imds;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -105,6 +106,42 @@ pub fn load_items(engine: &Engine, db: &str, n: i32) {
     )
     .unwrap();
     engine.load(db, "items", [batch]).unwrap();
+}
+
+/// Loads 1,100,000 rows into `items` (hex strings, which hardly compress): one segment larger
+/// than an S3 part (5 MiB), uploaded as a multipart upload. Returns the largest segment's size.
+pub fn load_large_items(engine: &Engine, db: &str) -> u64 {
+    let schema = engine
+        .snapshot()
+        .get_table(db, "items")
+        .unwrap()
+        .schema
+        .arrow_schema()
+        .clone();
+    let n = 1_100_000u64;
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| {
+                format!("{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            }))),
+            Arc::new(Int32Array::from_iter_values(
+                (0..n).map(|i| (i.wrapping_mul(2_654_435_761) % 1_000_003) as i32),
+            )),
+        ],
+    )
+    .unwrap();
+    engine.load(db, "items", [batch]).unwrap();
+    engine
+        .snapshot()
+        .get_table(db, "items")
+        .unwrap()
+        .partitions
+        .iter()
+        .flat_map(|p| p.segments())
+        .map(|s| s.meta.size)
+        .max()
+        .unwrap()
 }
 
 /// An engine at `dir` with database `shop` holding data in both tables.
@@ -290,6 +327,11 @@ impl TestRepo {
             properties: s3::s3_properties(endpoint),
             _dir: None,
         }
+    }
+
+    /// The directory of a filesystem repository; `None` on S3.
+    pub fn fs_path(&self) -> Option<std::path::PathBuf> {
+        self.location.strip_prefix("file://").map(Into::into)
     }
 
     /// CREATE REPOSITORY `name` on this location.

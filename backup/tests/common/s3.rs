@@ -108,6 +108,34 @@ print(key["AccessKeyId"])
 print(key["SecretAccessKey"])
 "#;
 
+/// Run by `python3 -c` against a moto server whose first 5 actions are unauthenticated: creates
+/// IAM user `shale-admin` allowed only `sts:AssumeRole`, and role `shale-instance` (an EC2
+/// instance profile's role) with an `s3:*` policy that the user may assume (the 5 free
+/// actions); the user assumes the role, as EC2 does for an instance, and bucket `shale` is
+/// created with the role's temporary credentials; prints their key id, secret and session
+/// token. (An instance profile's credentials always carry a session token, which moto accepts
+/// only for STS credentials, not for an IAM user's own key.)
+const ROLE_SETUP: &str = r#"
+import sys, boto3
+ep = sys.argv[1]
+def client(service, key, secret, token=None):
+    return boto3.client(service, endpoint_url=ep, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret, aws_session_token=token)
+iam = client("iam", "setup", "setup")
+user = iam.create_user(UserName="shale-admin")["User"]["Arn"]
+key = iam.create_access_key(UserName="shale-admin")["AccessKey"]
+iam.put_user_policy(UserName="shale-admin", PolicyName="assume", PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}')
+trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"%s"},"Action":"sts:AssumeRole"}]}' % user
+arn = iam.create_role(RoleName="shale-instance", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+iam.put_role_policy(RoleName="shale-instance", PolicyName="s3", PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}')
+sts = client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+c = sts.assume_role(RoleArn=arn, RoleSessionName="i-0123456789abcdef0", DurationSeconds=3600)["Credentials"]
+client("s3", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]).create_bucket(Bucket="shale")
+print(c["AccessKeyId"])
+print(c["SecretAccessKey"])
+print(c["SessionToken"])
+"#;
+
 /// moto's server, with one fix to its signature check: werkzeug hands moto the query string
 /// with `%2F` decoded to `/`, so the canonical request it signs differs from the client's for
 /// every request with a `/` in a query value (ListObjectsV2's `prefix` and `delimiter`; boto3's
@@ -161,6 +189,36 @@ impl Moto {
             secret_key: secret_key.to_string(),
         };
         (moto, key)
+    }
+
+    /// A moto server that checks signatures and policies (as [`Moto::start_with_auth`]), with
+    /// role `shale-instance` allowed `s3:*`, bucket `shale`, and temporary credentials of that
+    /// role, as an EC2 instance's metadata service hands them out.
+    pub fn start_with_role() -> (Moto, super::imds::RoleCredentials) {
+        let moto = Moto::spawn(
+            "INITIAL_NO_AUTH_ACTION_COUNT=5",
+            "-c \"$SHALE_MOTO_SCRIPT\"",
+        );
+        let out = Command::new("python3")
+            .args(["-c", ROLE_SETUP, &moto.endpoint()])
+            .output()
+            .expect("python3 could not be run");
+        assert!(
+            out.status.success(),
+            "IAM role setup on moto failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = String::from_utf8(out.stdout).expect("credentials are UTF-8");
+        let lines: Vec<&str> = out.lines().collect();
+        let [access_key, secret_key, token] = lines[..] else {
+            panic!("IAM role setup printed {out:?}");
+        };
+        let credentials = super::imds::RoleCredentials {
+            access_key: access_key.to_string(),
+            secret_key: secret_key.to_string(),
+            token: token.to_string(),
+        };
+        (moto, credentials)
     }
 
     /// `python3 <program> -H 127.0.0.1 -p <port>` with `env` (`NAME=value ...`, may be empty)
@@ -249,6 +307,12 @@ pub enum Action {
     Drop,
     /// Say nothing for this long, then close the connection (a server that hangs).
     Stall(Duration),
+    /// Forward to moto, which does the work, then close the connection without answering:
+    /// the answer is lost on the way back.
+    LoseAnswer,
+    /// Forward to moto, then pass on the answer's head and only the first half of its body
+    /// (nothing at all if the body is shorter than 2 bytes): the connection breaks mid-answer.
+    Truncate,
 }
 
 /// One request the proxy saw.
@@ -374,7 +438,7 @@ fn serve(
             )?;
             client.flush()
         }
-        Action::Forward => {
+        Action::Forward | Action::LoseAnswer | Action::Truncate => {
             let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
             // One request per upstream connection.
             let head: String = head
@@ -405,12 +469,115 @@ fn serve(
                 }
             }
             resp_head.push_str("Connection: close\r\n\r\n");
-            client.write_all(resp_head.as_bytes())?;
-            std::io::copy(&mut up_reader, &mut client)?;
-            client.flush()?;
+            match seen.action {
+                Action::LoseAnswer => {
+                    // Wait for moto's whole answer (the work is done), then hang up.
+                    std::io::copy(&mut up_reader, &mut std::io::sink())?;
+                }
+                Action::Truncate => {
+                    let mut answer = Vec::new();
+                    up_reader.read_to_end(&mut answer)?;
+                    if answer.len() >= 2 {
+                        client.write_all(resp_head.as_bytes())?;
+                        client.write_all(&answer[..answer.len() / 2])?;
+                        client.flush()?;
+                    }
+                }
+                _ => {
+                    client.write_all(resp_head.as_bytes())?;
+                    std::io::copy(&mut up_reader, &mut client)?;
+                    client.flush()?;
+                }
+            }
             let _ = client.shutdown(Shutdown::Both);
             Ok(())
         }
+    }
+}
+
+/// The ways [`fail_nth`] fails a request, used in turn: two server errors, the connection
+/// dropped before moto sees the request, the answer lost after moto did the work, and an
+/// answer cut off mid-body.
+pub const FAULTS: [Action; 5] = [
+    Action::Respond(503, "SlowDown"),
+    Action::Respond(500, "InternalError"),
+    Action::Drop,
+    Action::LoseAnswer,
+    Action::Truncate,
+];
+
+/// A proxy rule that forwards every request except the `n`-th (from 0) it is asked about, which
+/// gets `fault`; that request is recorded in `failed`.
+pub fn fail_nth(
+    n: usize,
+    fault: Action,
+    failed: Arc<Mutex<Option<Seen>>>,
+) -> impl Fn(&Seen) -> Action + Send + Sync + 'static {
+    let count = AtomicU64::new(0);
+    move |r| {
+        if count.fetch_add(1, Ordering::SeqCst) == n as u64 {
+            let mut hit = r.clone();
+            hit.action = fault.clone();
+            *failed.lock().unwrap() = Some(hit);
+            fault.clone()
+        } else {
+            Action::Forward
+        }
+    }
+}
+
+/// `%XX` escapes decoded (object keys and query values as the proxy sees them).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = || std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok();
+        match (bytes[i], hex().and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Seen {
+    /// The object (`s3://bucket/key`) or, for a listing, the prefix (`s3://bucket/prefix`)
+    /// this path-style request is about, without a trailing `/`.
+    pub fn object(&self) -> String {
+        let (path, query) = self
+            .path
+            .split_once('?')
+            .unwrap_or((self.path.as_str(), ""));
+        let path = percent_decode(path.trim_start_matches('/'));
+        let (bucket, key) = path.split_once('/').unwrap_or((path.as_str(), ""));
+        let key = if key.is_empty() {
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("prefix="))
+                .map(percent_decode)
+                .unwrap_or_default()
+        } else {
+            key.to_string()
+        };
+        format!("s3://{bucket}/{}", key.trim_end_matches('/'))
+    }
+
+    /// `METHOD path` with the repository prefix `prefix` (e.g. `t123-4`) replaced by `<repo>`, to
+    /// compare requests of two runs against different repositories.
+    pub fn shape(&self, prefix: &str) -> String {
+        let encoded = prefix.replace('/', "%2F");
+        let path = self
+            .path
+            .replace(prefix, "<repo>")
+            .replace(&encoded, "<repo>");
+        format!("{} {path}", self.method)
     }
 }
 
