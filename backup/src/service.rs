@@ -2,9 +2,11 @@
 //!
 //! Invariants:
 //! - At most one unfinished job per database; only the last job of each database is kept.
-//! - A job's record is written to `<data dir>/jobs.json` (atomically) when it is submitted and,
-//!   durably, when it ends; a job found unfinished when the service opens becomes CANCELLED
-//!   ("interrupted: the process stopped").
+//! - A job's record is written to `<data dir>/jobs.json` (atomically) when it is submitted and
+//!   when it ends. A job found unfinished when the service opens is FINISHED if its commit is
+//!   there (a restore's commit key in the engine catalog; a backup's info file in a directory
+//!   repository), else CANCELLED ("interrupted: the process stopped"). So the end record is
+//!   fsynced only when that check could not recover it: a backup to S3, or a cancelled job.
 //! - Jobs that touch a repository's files hold that repository's lock, so DROP SNAPSHOT's sweep
 //!   never races a backup that is about to reference an existing data file.
 
@@ -192,16 +194,12 @@ impl Backups {
         if engine.storage().file_len(&jobs_path)?.is_some() {
             let bytes = engine.storage().read(&jobs_path)?;
             let records: Vec<JobRecord> = crate::format::decode_json(&jobs_path, &bytes)?;
-            let committed = engine.snapshot();
             for mut r in records {
-                let restore_committed = r.kind == JobKind::Restore
-                    && committed
-                        .meta
-                        .get(&crate::restore::restore_commit_key(&r.db))
-                        .is_some_and(|id| *id == r.id.to_string());
-                if !r.state.is_final() && restore_committed {
-                    // The process stopped after the restore's engine commit and before its
-                    // record said so: the data is there, the job finished.
+                if !r.state.is_final()
+                    && committed_before_stop(&engine, &repositories, &options, &r)
+                {
+                    // The process stopped after the job's commit and before its record said
+                    // so: the data is there, the job finished.
                     r.state = JobState::Finished;
                     r.status = "[OK]".into();
                     r.finished_time_ms = Some(now_ms());
@@ -702,6 +700,17 @@ impl Inner {
         Ok(job)
     }
 
+    /// Whether the next open can tell from its commit that the job `r` finished (see
+    /// [`committed_before_stop`]).
+    fn commit_checkable(&self, r: &JobRecord) -> bool {
+        match r.kind {
+            JobKind::Restore => true,
+            JobKind::Backup => lock(&self.repositories)
+                .get(&r.repository)
+                .is_some_and(|def| !def.is_object_storage()),
+        }
+    }
+
     /// Writes every job record to `jobs.json` atomically; `durable`: and fsynced (file and
     /// directory) before returning.
     pub(crate) fn persist(&self, durable: bool) -> Result<()> {
@@ -777,7 +786,7 @@ impl JobCtx {
 
     /// Records the outcome: FINISHED, or CANCELLED with StarRocks' status text.
     fn finish(&self, result: Result<()>) {
-        {
+        let durable = {
             let mut r = self.job.lock();
             let now = now_ms();
             r.finished_time_ms = Some(now);
@@ -791,8 +800,12 @@ impl JobCtx {
                     r.state = JobState::Cancelled;
                 }
             }
-        }
-        let _ = self.inner.persist(true);
+            // A FINISHED record lost to a power failure is found again at the next open from
+            // the commit itself, when that commit can be checked without the network; two
+            // device flushes are most of an incremental backup's time.
+            !(r.state == JobState::Finished && self.inner.commit_checkable(&r))
+        };
+        let _ = self.inner.persist(durable);
         {
             let _record = self.job.lock();
             self.job.settled.store(true, Ordering::SeqCst);
@@ -859,6 +872,43 @@ fn status_of(r: &JobRecord, e: &BackupError) -> String {
             format!("[BAD_FILE, msg: {e}]")
         }
         _ => format!("[COMMON_ERROR, msg: {e}]"),
+    }
+}
+
+/// Whether the unfinished job `r` committed before the process stopped: a restore whose
+/// commit key in the engine catalog names it, or a backup whose info file (named by its
+/// timestamp) is in its directory repository. A backup to object storage is not checked (that
+/// would reach the network while opening); its end record is durable instead.
+fn committed_before_stop(
+    engine: &Engine,
+    repositories: &BTreeMap<String, RepositoryDef>,
+    options: &BackupsOptions,
+    r: &JobRecord,
+) -> bool {
+    match r.kind {
+        JobKind::Restore => engine
+            .snapshot()
+            .meta
+            .get(&crate::restore::restore_commit_key(&r.db))
+            .is_some_and(|id| *id == r.id.to_string()),
+        JobKind::Backup => {
+            let Some(def) = repositories.get(&r.repository) else {
+                return false;
+            };
+            let Some(timestamp) = &r.timestamp else {
+                return false;
+            };
+            if def.is_object_storage() {
+                return false;
+            }
+            let store = FsStore::new(
+                engine.storage().clone(),
+                def.root(),
+                options.store.fs_files_in_flight,
+            );
+            // A listing that fails (the location is gone) proves nothing: CANCELLED.
+            repository::timestamps(&store, &r.snapshot).is_ok_and(|t| t.contains(timestamp))
+        }
     }
 }
 
