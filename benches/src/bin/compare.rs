@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shale_backup::Backups;
+use shale_backup::{Backups, BackupsOptions, JobState};
 use shale_benches::*;
 use shale_engine::*;
 
@@ -185,11 +186,16 @@ fn probe_loads(
 }
 
 /// Full backups of `bench` run back to back, each into a fresh repository (a content-addressed
-/// repository that already holds the files would copy nothing and measure nothing).
+/// repository that already holds the files would copy nothing and measure nothing). The
+/// repositories are removed after the window, not between backups: this machine's root file
+/// system is mounted with `discard`, so deleting a 225 MB repository makes the next journal
+/// commit (the next load's fsync) issue its discards inline, a cost of the harness's cleanup,
+/// not of a backup.
 struct BackgroundBackups<'a> {
     backups: &'a Backups,
     work: PathBuf,
     running: Option<(u64, String, PathBuf)>,
+    done: Vec<(String, PathBuf)>,
     started: usize,
 }
 
@@ -218,10 +224,19 @@ impl BackgroundBackups<'_> {
         Ok(())
     }
 
-    /// Waits for the running backup and removes its repository.
+    /// Waits for the running backup.
     fn finish(&mut self) -> Fallible<()> {
         if let Some((id, name, location)) = self.running.take() {
             wait_job(self.backups, id)?;
+            self.done.push((name, location));
+        }
+        Ok(())
+    }
+
+    /// After the window: waits for the running backup and removes every repository.
+    fn clean_up(&mut self) -> Fallible<()> {
+        self.finish()?;
+        for (name, location) in self.done.drain(..) {
             self.backups.drop_repository(&name)?;
             std::fs::remove_dir_all(&location)?;
         }
@@ -251,7 +266,31 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         s.load.push(t);
         bytes = dir_bytes(&data.join("segments"));
         // GROUP BY through SQL (DataFusion over engine scans), first query of a fresh session.
-        let backups = Backups::open(engine.clone())?;
+        // Every job's state changes, timed, to print where a backup or a restore spends its time.
+        let states: Arc<Mutex<Vec<(u64, JobState, Instant)>>> = Arc::default();
+        let seen = states.clone();
+        let backups = Backups::open_with(
+            engine.clone(),
+            BackupsOptions {
+                state_hook: Some(Arc::new(move |id, state| {
+                    seen.lock().unwrap().push((id, state, Instant::now()))
+                })),
+                ..BackupsOptions::default()
+            },
+        )?;
+        let phases = |id: u64, end: Instant| {
+            let states = states.lock().unwrap();
+            let mine: Vec<_> = states.iter().filter(|(j, _, _)| *j == id).collect();
+            let text: Vec<String> = mine
+                .iter()
+                .enumerate()
+                .map(|(i, (_, state, at))| {
+                    let next = mine.get(i + 1).map_or(end, |(_, _, t)| *t);
+                    format!("{state} {:.4}", (next - *at).as_secs_f64())
+                })
+                .collect();
+            text.join(", ")
+        };
         let mut session = shale_sql::Session::new(engine.clone(), "root")?;
         let (t, _) = time(|| {
             Ok(session.execute(
@@ -269,10 +308,12 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         backups.create_repository("r", repo.to_str().ok_or("path")?, false, BTreeMap::new())?;
         let base = proc_status_bytes("VmRSS:");
         reset_peak_rss();
-        let (t, _) = time(|| {
+        let (t, id) = time(|| {
             let id = backups.backup("bench", "full", "r", Vec::new(), BTreeMap::new())?;
-            wait_job(&backups, id)
+            wait_job(&backups, id)?;
+            Ok(id)
         })?;
+        println!("  full backup {t:.4} s: {}", phases(id, Instant::now()));
         s.full.push(t);
         rss_backup = proc_status_bytes("VmHWM:").saturating_sub(base);
         full_bytes = dir_bytes(&repo);
@@ -289,10 +330,15 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         let extra = arrow::array::RecordBatch::try_new(extra.schema(), columns)?;
         engine.load("bench", "t", [extra])?;
         let before = dir_bytes(&repo);
-        let (t, _) = time(|| {
+        let (t, id) = time(|| {
             let id = backups.backup("bench", "incr", "r", Vec::new(), BTreeMap::new())?;
-            wait_job(&backups, id)
+            wait_job(&backups, id)?;
+            Ok(id)
         })?;
+        println!(
+            "  incremental backup {t:.4} s: {}",
+            phases(id, Instant::now())
+        );
         s.incr.push(t);
         incr_bytes = dir_bytes(&repo).saturating_sub(before);
         // cp -r + sync of the bytes the restore reads (the repository's data files), just
@@ -303,10 +349,12 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         // Restore the full snapshot into a new database.
         let base = proc_status_bytes("VmRSS:");
         reset_peak_rss();
-        let (t, _) = time(|| {
+        let (t, id) = time(|| {
             let id = backups.restore("restored", "full", "r", Vec::new(), BTreeMap::new())?;
-            wait_job(&backups, id)
+            wait_job(&backups, id)?;
+            Ok(id)
         })?;
+        println!("  restore {t:.4} s: {}", phases(id, Instant::now()));
         s.restore.push(t);
         rss_restore = proc_status_bytes("VmHWM:").saturating_sub(base);
         let restored = engine.snapshot().get_table("restored", "t")?.row_count();
@@ -346,10 +394,11 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
             backups: &backups,
             work: work.clone(),
             running: None,
+            done: Vec::new(),
             started: 0,
         };
         let during = probe_loads(&engine, args.probe_window, || background.keep_going())?;
-        background.finish()?;
+        background.clean_up()?;
         println!(
             "  probe loads: {} idle (median {:.4} s), {} during {} backups (median {:.4} s)",
             idle.len(),
@@ -609,7 +658,8 @@ fn main() -> Fallible<()> {
              side by side). DuckDB via `benches/anchors/duckdb_anchor.py` with 2 threads. The \
              incremental backup adds 1% of the rows to one of the 12 partitions. The load-latency \
              probe loads {PROBE_ROWS}-row batches into another database for {:.0} s idle, then \
-             for {:.0} s while full backups of the table run back to back. Peak RSS is VmHWM over \
+             for {:.0} s while full backups of the table run back to back, each into a new \
+             repository (removed after the window). Peak RSS is VmHWM over \
              the RSS before the job (the generated rows are already resident).\n\n",
             args.probe_window.as_secs_f64(),
             args.probe_window.as_secs_f64(),
