@@ -33,6 +33,8 @@ struct Args {
     work: PathBuf,
     /// How long the load-latency probe runs, idle and then during backups.
     probe_window: Duration,
+    /// The backup service's options (defaults unless `--chunk-kib` / `--files-in-flight`).
+    backup: BackupsOptions,
 }
 
 fn parse_args() -> Fallible<Args> {
@@ -43,6 +45,7 @@ fn parse_args() -> Fallible<Args> {
         out: Some(PathBuf::from("BENCHMARKS.md")),
         work: std::env::temp_dir().join("shale-compare"),
         probe_window: Duration::from_secs(6),
+        backup: BackupsOptions::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -58,6 +61,13 @@ fn parse_args() -> Fallible<Args> {
                     Duration::from_secs_f64(it.next().ok_or("--probe-secs S")?.parse()?)
             }
             "--no-duckdb" => args.duckdb = false,
+            "--chunk-kib" => {
+                args.backup.chunk_bytes = it.next().ok_or("--chunk-kib K")?.parse::<usize>()? << 10
+            }
+            "--files-in-flight" => {
+                args.backup.store.fs_files_in_flight =
+                    it.next().ok_or("--files-in-flight N")?.parse()?
+            }
             "--out" => args.out = Some(PathBuf::from(it.next().ok_or("--out FILE")?)),
             "--no-out" => args.out = None,
             "--work" => args.work = PathBuf::from(it.next().ok_or("--work DIR")?),
@@ -275,7 +285,7 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
                 state_hook: Some(Arc::new(move |id, state| {
                     seen.lock().unwrap().push((id, state, Instant::now()))
                 })),
-                ..BackupsOptions::default()
+                ..args.backup.clone()
             },
         )?;
         let phases = |id: u64, end: Instant| {
