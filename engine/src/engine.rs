@@ -36,7 +36,7 @@ use crate::manifest::{
     self, LogWriter, Op, PartitionDef, RowsetDef, TableDef, TabletDef, TabletRowset,
 };
 use crate::partition::{PartitionDefinition, PartitionValues, Partitioning, Router};
-use crate::segment::{Gc, SegmentMeta, SegmentWriter};
+use crate::segment::{Codec, Gc, SegmentMeta, SegmentWriter};
 use crate::storage::{FileSystemSync, StdStorage, Storage, WritableFile};
 use crate::types::{Column, TableSchema};
 use crate::{Distribution, names};
@@ -477,6 +477,7 @@ impl Engine {
             return Err(Error::TableExists { table: def.name });
         }
         let schema = TableSchema::new(def.columns.clone())?;
+        Codec::from_properties(&def.properties)?;
         let column = crate::partition::partition_column(&def.partitioning, &schema)?;
         def.distribution.validate(&schema)?;
         let mut partition_defs = if let Partitioning::Unpartitioned = def.partitioning {
@@ -799,6 +800,7 @@ impl Engine {
                                             &self.inner.root,
                                             rel,
                                             &t.schema,
+                                            Codec::from_properties(&t.properties)?,
                                             &batch,
                                         )?);
                                     }
@@ -1526,6 +1528,7 @@ impl<'a> TabletWriters<'a> {
                 &engine.inner.root,
                 rel,
                 &table.schema,
+                Codec::from_properties(&table.properties)?,
                 &run[0],
             )?);
         }

@@ -64,7 +64,10 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use partition::{PartitionBound, PartitionDefinition, PartitionValues, Partitioning};
 pub use scan::{Predicate, ScanOptions, ScanStream, ScanTasks, SegmentScan, with_string_views};
-pub use segment::{CHECKSUM_BLOCK_BYTES, ColumnStats, PartChecksums, Segment, SegmentMeta};
+pub use segment::{
+    CHECKSUM_BLOCK_BYTES, COMPRESSION_PROPERTY, Codec, ColumnStats, PartChecksums, Segment,
+    SegmentMeta,
+};
 pub use storage::{
     DirEntry, FaultKind, FaultyStorage, FileSystemSync, OpKind, StdStorage, Storage, WritableFile,
 };

@@ -645,3 +645,81 @@ fn loads_sort_segments_by_key_and_key_ranges_skip_pages() {
     }
     assert_eq!(exact, (50_000..=50_010).collect::<Vec<_>>());
 }
+
+/// The codec of every column chunk of every segment of `db.table`, as Parquet names it.
+fn segment_codecs(engine: &Engine, db: &str, table: &str) -> std::collections::BTreeSet<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let snapshot = engine.snapshot();
+    let t = snapshot.get_table(db, table).unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    for p in &t.partitions {
+        for s in p.segments() {
+            let file = std::fs::File::open(s.full_path()).unwrap();
+            let reader = SerializedFileReader::new(file).unwrap();
+            for rg in reader.metadata().row_groups() {
+                for c in rg.columns() {
+                    // The file names the codec, not the level it was written at.
+                    let codec = format!("{:?}", c.compression());
+                    out.insert(codec.split('(').next().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_compression_property_chooses_the_codec_of_new_segments_lz4_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    engine.create_database("db").unwrap();
+    let cases = [
+        (None, "LZ4_RAW"),
+        (Some("lz4"), "LZ4_RAW"),
+        (Some("LZ4_FRAME"), "LZ4_RAW"),
+        (Some("zstd"), "ZSTD"),
+        (Some("ZSTD(9)"), "ZSTD"),
+        (Some("Snappy"), "SNAPPY"),
+        (Some("none"), "UNCOMPRESSED"),
+    ];
+    for (i, (property, codec)) in cases.iter().enumerate() {
+        let name = format!("t{i}");
+        let mut def = sales_definition(&name);
+        if let Some(p) = property {
+            def.properties
+                .insert(COMPRESSION_PROPERTY.into(), p.to_string());
+        }
+        engine.create_table("db", def).unwrap();
+        engine
+            .load("db", &name, [sales_batch(&engine, "db", &name, 0..300)])
+            .unwrap();
+        engine.compact_with("db", &name, 1).unwrap();
+        engine
+            .load("db", &name, [sales_batch(&engine, "db", &name, 300..400)])
+            .unwrap();
+        // Loaded and compacted segments alike; the rows read back whatever the codec.
+        assert_eq!(
+            segment_codecs(&engine, "db", &name),
+            [codec.to_string()].into(),
+            "{property:?}"
+        );
+        assert_eq!(
+            scan_all(&engine, &engine.snapshot(), "db", &name),
+            (0..400).collect::<Vec<_>>()
+        );
+    }
+    // A codec shale cannot write is refused when the table is created, naming the value.
+    for bad in ["zlib", "ZSTD(0)", "ZSTD(23)", "zstd(x)", ""] {
+        let mut def = sales_definition("bad");
+        def.properties
+            .insert(COMPRESSION_PROPERTY.into(), bad.to_string());
+        match engine.create_table("db", def) {
+            Err(Error::InvalidDefinition(m)) => {
+                assert!(m.starts_with("Unknown compression type"), "{m}");
+                assert!(m.contains(&format!("{bad:?}")), "{m}");
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    assert!(engine.snapshot().get_table("db", "bad").is_err());
+}
