@@ -887,13 +887,12 @@ fn s3_a_failure_at_each_request_of_a_multipart_backup_cancels_and_aborts_the_upl
     let data = tempfile::tempdir().unwrap();
     let engine = Engine::open(data.path()).unwrap();
     create_tables(&engine, "shop");
-    // One segment of two parts: its upload's start, both parts and its completion fail in turn
-    // (the other requests are those of the test above).
+    // One segment of several parts: its upload's start, each part and its completion fail in
+    // turn (the other requests are those of the test above).
     let size = load_large_items(&engine, "shop");
     assert!(size > 5 << 20, "segment of {size} bytes");
     let multipart = |r: &str| r.contains("?uploads") || r.contains("uploadId=");
     let (clean, cancelled) = each_backup_request_fails_once(&engine, multipart);
-    assert_eq!(cancelled, 4, "{clean:?}");
     assert!(
         clean
             .iter()
@@ -904,7 +903,9 @@ fn s3_a_failure_at_each_request_of_a_multipart_backup_cancels_and_aborts_the_upl
         .iter()
         .filter(|r| r.starts_with("PUT ") && r.contains("partNumber="))
         .count();
-    assert_eq!(parts, 2, "{clean:?}");
+    assert!(parts >= 2, "{clean:?}");
+    // The start, every part and the completion each cancelled one job.
+    assert_eq!(cancelled, parts + 2, "{clean:?}");
 }
 
 #[test]
