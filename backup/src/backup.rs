@@ -367,8 +367,15 @@ fn upload(
     claimed: &mut bool,
 ) -> Result<()> {
     let prefix = repository::snapshot_prefix(&plan.snapshot);
-    // A folder without an info file is a failed or interrupted backup's leftover.
-    store.delete_prefix(&prefix)?;
+    let exists = |e: BackupError| match e {
+        BackupError::ObjectExists { .. } => BackupError::SnapshotExists {
+            name: plan.snapshot.clone(),
+        },
+        e => e,
+    };
+    // A folder without an info file is a failed or interrupted backup's leftover, unless (on
+    // S3, which has no lock) another writer has just claimed the name and is committing.
+    store.remove_leftover(&prefix).map_err(exists)?;
 
     ctx.enter(JobState::Uploading)?;
     // Opened before the first upload, so its sync reports every write-back error since.
@@ -404,12 +411,6 @@ fn upload(
     // Every file meta.json names is durable before meta.json is: those copied now, and those
     // found present, which an earlier job may have renamed into place without reaching its
     // own sync. Then the claim.
-    let exists = |e: BackupError| match e {
-        BackupError::ObjectExists { .. } => BackupError::SnapshotExists {
-            name: plan.snapshot.clone(),
-        },
-        e => e,
-    };
     writes.sync().map_err(exists)?;
     *claimed = true;
 

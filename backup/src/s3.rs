@@ -581,6 +581,32 @@ impl RepoStore for S3Store {
         Ok(())
     }
 
+    fn remove_leftover(&self, prefix: &str) -> Result<()> {
+        // The server's clock stamps Last-Modified; ours decides. The grace is minutes, clock
+        // skew between hosts seconds.
+        let grace =
+            chrono::Duration::from_std(self.options.claim_grace).unwrap_or(chrono::Duration::MAX);
+        let now = chrono::Utc::now();
+        let dir = self.path(prefix);
+        let mut stream = self.store.list(Some(&dir));
+        let objects = self.run(prefix, async move {
+            let mut out = Vec::new();
+            while let Some(meta) = stream.next().await {
+                out.push(meta?);
+            }
+            Ok(out)
+        })?;
+        if let Some(live) = objects.iter().find(|m| now - m.last_modified < grace) {
+            return Err(BackupError::ObjectExists {
+                object: self.url(&self.relative(&live.location)),
+            });
+        }
+        for m in &objects {
+            self.delete(&self.relative(&m.location))?;
+        }
+        Ok(())
+    }
+
     fn parallelism(&self) -> usize {
         self.options.files_in_flight.max(1)
     }

@@ -68,6 +68,12 @@ pub trait RepoStore: Send + Sync + fmt::Debug {
     fn delete(&self, key: &str) -> Result<()>;
     /// Removes everything under `prefix` (ending in `/`).
     fn delete_prefix(&self, prefix: &str) -> Result<()>;
+    /// Removes a snapshot folder (`prefix`) that has no info file: a failed or interrupted
+    /// backup's leftover. The caller holds the location lock. Where the store has no lock (S3),
+    /// another writer may be between its claim (`meta.json`) and its commit: a folder with an
+    /// object younger than [`StoreOptions::claim_grace`] is left alone and
+    /// [`BackupError::ObjectExists`] names that object.
+    fn remove_leftover(&self, prefix: &str) -> Result<()>;
     /// Files copied at a time by a backup or restore.
     fn parallelism(&self) -> usize;
     /// The last connectivity error (`"<time>: <error>"`) for SHOW REPOSITORIES' `ErrMsg`,
@@ -354,6 +360,11 @@ impl RepoStore for FsStore {
             self.storage.sync_dir(parent)?;
         }
         Ok(())
+    }
+
+    fn remove_leftover(&self, prefix: &str) -> Result<()> {
+        // The location lock, held, keeps every other writer out.
+        self.delete_prefix(prefix)
     }
 
     fn parallelism(&self) -> usize {
@@ -645,6 +656,11 @@ pub struct StoreOptions {
     pub part_concurrency: usize,
     /// Files transferred at a time to or from object storage.
     pub files_in_flight: usize,
+    /// On S3 (no location lock), how long a snapshot folder without an info file counts as
+    /// another writer's claim on the name rather than a leftover. A writer's claim and commit
+    /// are two PUTs, seconds apart even with every retry; a crash between them blocks the name
+    /// this long.
+    pub claim_grace: Duration,
     /// Files copied at a time to or from a local directory: two, so that copying overlaps
     /// reading, checksumming and waiting for the disk (1 copied at 37 MiB/s, 2 at 101 MiB/s in
     /// the backup_s3 bench), and no more, since each keeps its write-back queued in front of
@@ -667,6 +683,7 @@ impl Default for StoreOptions {
             part_concurrency: 2,
             files_in_flight: 3,
             fs_files_in_flight: 2,
+            claim_grace: Duration::from_secs(600),
         }
     }
 }

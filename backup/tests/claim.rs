@@ -5,10 +5,12 @@
 //! services, each with its own in-process repository lock, as two processes would have, one
 //! held inside its critical section by a state hook).
 //!
-//! Filesystem only: the claim here is `link(2)` of a temp file and the lock is `flock(2)`,
-//! which S3 does not have. On S3 put-once is one conditional PUT (`If-None-Match: *`) whose
-//! atomicity is the server's, the same across processes as across engines; `s3.rs`
-//! (`the_info_object_is_created_only_once`) races two engines for one snapshot name there.
+//! The process race and the sweep are filesystem only: the claim here is `link(2)` of a temp
+//! file and the lock is `flock(2)`, which S3 does not have. On S3 put-once is one conditional
+//! PUT (`If-None-Match: *`) whose atomicity is the server's, the same across processes as
+//! across engines; `s3.rs` (`the_info_object_is_created_only_once`) races two engines for one
+//! snapshot name there. The leftover race runs on both: on S3 a folder younger than
+//! `StoreOptions::claim_grace` is another writer's claim, not a leftover.
 
 mod common;
 
@@ -164,15 +166,13 @@ fn let_it_reach_the_lock() {
 }
 
 /// Two engines (two services, each with its own in-process repository lock, as two processes
-/// would have) back up the same snapshot name into one directory. The first is held after
+/// would have) back up the same snapshot name into one repository. The first is held after
 /// its claim (`meta.json` created) and before its commit while the second starts: the second
 /// must neither remove the first's claim as a leftover nor commit, and exactly one snapshot,
-/// the first's, is listed OK. Before the location lock the second removed the first's folder
-/// and both committed an info file.
-#[test]
-fn a_backup_never_removes_another_writers_claim_as_a_leftover() {
-    let repo_dir = tempfile::tempdir().unwrap();
-    let repo: PathBuf = repo_dir.path().to_path_buf();
+/// the first's, is listed OK. Before the location lock (a directory) and the claim grace (S3,
+/// which has no lock) the second removed the first's folder and both committed an info file.
+fn a_backup_never_removes_another_writers_claim_as_a_leftover(kind: Kind) {
+    let repo = TestRepo::new(kind);
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let engines: Vec<Engine> = dirs
         .iter()
@@ -193,15 +193,15 @@ fn a_backup_never_removes_another_writers_claim_as_a_leftover() {
     );
     let first = paused_at(&engines[0], JobState::UploadInfo, &claimed, &go);
     let second = signalling_at(&engines[1], JobState::UploadSnapshot, &waiting);
-    repo_at(&first, "repo", &repo);
-    repo_at(&second, "repo", &repo);
+    repo.create(&first, "repo");
+    repo.create(&second, "repo");
 
     let id1 = first
         .backup("shop", "snap", "repo", vec![], BTreeMap::new())
         .unwrap();
     claimed.wait();
     assert!(
-        repo.join("snapshots/snap/meta.json").exists(),
+        repo_files(&first, "repo").contains(&"snapshots/snap/meta.json".to_string()),
         "the first job holds the claim"
     );
     let id2 = second
@@ -231,11 +231,55 @@ fn a_backup_never_removes_another_writers_claim_as_a_leftover() {
         rows(engine, &now, "copy", "sales"),
         rows(engine, &now, "shop", "sales")
     );
-    let left: Vec<String> = files_under(&repo)
+    let left: Vec<String> = repo_files(&first, "repo")
         .into_iter()
         .filter(|f| f.contains(".tmp"))
         .collect();
     assert!(left.is_empty(), "temp files left: {left:?}");
+}
+both!(a_backup_never_removes_another_writers_claim_as_a_leftover);
+
+/// On S3 a snapshot folder without an info file (what a writer killed between its claim and
+/// its commit leaves, or another writer about to commit) keeps the name taken for
+/// `claim_grace`; after it, the next backup of that name removes the folder and commits.
+#[test]
+fn an_s3_leftover_is_a_claim_until_its_grace_has_passed() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_with_data(data.path());
+    let repo = TestRepo::new(Kind::S3);
+    let key = format!(
+        "/{}/snapshots/snap/meta.json",
+        repo.location.trim_start_matches("s3://")
+    );
+    let (status, body) = s3::http(s3::moto().port, "PUT", &key).unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    let b = open(&engine);
+    repo.create(&b, "repo");
+    let id = b
+        .backup("shop", "snap", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Cancelled));
+    let status = b.job(id).unwrap().status;
+    assert!(
+        status.contains("Snapshot with name 'snap' already exist"),
+        "{status}"
+    );
+    assert!(repo_files(&b, "repo").contains(&"snapshots/snap/meta.json".to_string()));
+    drop(b);
+
+    let mut options = BackupsOptions::default();
+    options.store.claim_grace = Duration::ZERO;
+    let b = open_with(&engine, options);
+    let id = b
+        .backup("shop", "snap", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
+    let listed = b.list_snapshots("repo").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, "OK");
+    let report = b.verify("repo", "snap", None, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }
 
 /// A backup finds every data file already in the repository (an earlier snapshot has them) and
