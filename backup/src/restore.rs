@@ -410,6 +410,13 @@ pub(crate) fn run(ctx: &JobCtx, plan: RestorePlan) -> Result<()> {
         let mut reader = store.open_read(&f.path, 0)?;
         // Paced as a backup's copies are: a few chunks per file in the device queue at a time.
         let mut sink = |d: &[u8]| {
+            // Behind the engine's own loads and commits, as a backup's uploads are.
+            if !ctx.inner.options.yield_max.is_zero() {
+                ctx.inner
+                    .engine
+                    .foreground()
+                    .yield_to(ctx.inner.options.yield_max);
+            }
             out.write_all(d)?;
             Ok(out.pace_writeback()?)
         };

@@ -61,6 +61,10 @@ pub struct BackupsOptions {
     pub timeout_override: Option<Duration>,
     /// Object-storage retries, timeouts and transfer sizes.
     pub store: StoreOptions,
+    /// Longest wait per chunk of a copy to a directory repository (BACKUP) or into the engine
+    /// (RESTORE) while a load or commit of the engine is making its files durable
+    /// ([`shale_engine::Foreground`]); zero: never wait.
+    pub yield_max: Duration,
 }
 
 impl Default for BackupsOptions {
@@ -76,6 +80,7 @@ impl Default for BackupsOptions {
             state_hook: None,
             timeout_override: None,
             store: StoreOptions::default(),
+            yield_max: Duration::from_millis(50),
         }
     }
 }
@@ -88,6 +93,7 @@ impl fmt::Debug for BackupsOptions {
             .field("state_hook", &self.state_hook.is_some())
             .field("timeout_override", &self.timeout_override)
             .field("store", &self.store)
+            .field("yield_max", &self.yield_max)
             .finish()
     }
 }
@@ -615,21 +621,23 @@ impl Inner {
         }
         let storage = self.engine.storage().clone();
         // Properties are accepted and kept for local repositories, as before.
-        Ok(Arc::new(FsStore::new(
-            storage,
-            repository::location_path(location),
-            self.options.store.fs_files_in_flight,
-        )))
+        Ok(Arc::new(
+            self.fs_store(storage, repository::location_path(location)),
+        ))
+    }
+
+    /// A directory repository whose uploads yield to the engine's foreground commits.
+    fn fs_store(&self, storage: Arc<dyn shale_engine::Storage>, root: PathBuf) -> FsStore {
+        FsStore::new(storage, root, self.options.store.fs_files_in_flight)
+            .yielding_to(self.engine.foreground(), self.options.yield_max)
     }
 
     /// The store of a registered repository.
     pub(crate) fn store(&self, def: &RepositoryDef) -> Result<Arc<dyn RepoStore>> {
         if !def.is_object_storage() {
-            return Ok(Arc::new(FsStore::new(
-                self.engine.storage().clone(),
-                def.root(),
-                self.options.store.fs_files_in_flight,
-            )));
+            return Ok(Arc::new(
+                self.fs_store(self.engine.storage().clone(), def.root()),
+            ));
         }
         if let Some(s) = lock(&self.object_stores).get(&def.name) {
             return Ok(s.clone());

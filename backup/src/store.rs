@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shale_engine::{FileSystemSync, Storage, WritableFile};
+use shale_engine::{FileSystemSync, Foreground, Storage, WritableFile};
 
 use crate::error::{BackupError, Result};
 
@@ -168,6 +168,8 @@ pub struct FsStore {
     storage: Arc<dyn Storage>,
     root: PathBuf,
     files_in_flight: usize,
+    /// Foreground commits the uploads yield to before each chunk, for at most the duration.
+    yield_to: Option<(Arc<Foreground>, Duration)>,
 }
 
 impl FsStore {
@@ -177,7 +179,15 @@ impl FsStore {
             storage,
             root,
             files_in_flight,
+            yield_to: None,
         }
+    }
+
+    /// Uploads hold each chunk back while one of `foreground`'s commits is in progress, for at
+    /// most `max` per chunk (the repository usually shares a disk with the engine).
+    pub fn yielding_to(mut self, foreground: Arc<Foreground>, max: Duration) -> FsStore {
+        self.yield_to = (!max.is_zero()).then_some((foreground, max));
+        self
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -490,6 +500,7 @@ impl WriteGroup for FsWriteGroup<'_> {
         let file = self.store.storage.create(&tmp)?;
         Ok(Box::new(FsWriter {
             storage: self.store.storage.clone(),
+            yield_to: self.store.yield_to.clone(),
             file: Some(file),
             tmp,
             target,
@@ -595,6 +606,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// (swept by DROP SNAPSHOT), never incomplete bytes under a data file's name.
 struct FsWriter {
     storage: Arc<dyn Storage>,
+    yield_to: Option<(Arc<Foreground>, Duration)>,
     file: Option<Box<dyn WritableFile>>,
     tmp: PathBuf,
     target: PathBuf,
@@ -605,6 +617,9 @@ impl ObjectWriter for FsWriter {
     fn write_all(&mut self, data: &[u8], _check: &dyn Fn() -> Result<()>) -> Result<()> {
         match self.file.as_mut() {
             Some(f) => {
+                if let Some((foreground, max)) = &self.yield_to {
+                    foreground.yield_to(*max);
+                }
                 f.write_all(data)?;
                 // Each chunk's write-back starts now and the previous one's is waited for: a
                 // backup keeps a few chunks per file in the device queue, not the whole file,

@@ -379,3 +379,58 @@ fn backup_during_loads_is_the_state_at_its_start(kind: Kind) {
     }
 }
 both!(backup_during_loads_is_the_state_at_its_start);
+
+/// Waits (at most `WAIT`) until job `id` is in `state`.
+fn wait_for_state(b: &Backups, id: u64, state: JobState) {
+    let start = std::time::Instant::now();
+    while b.job(id).map(|j| j.state) != Some(state) {
+        assert!(start.elapsed() < WAIT, "job {id} never reached {state}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// While a load or commit of the engine is making files durable, a backup into a directory and a
+/// restore hold their chunks back (`BackupsOptions::yield_max`, here longer than the test), and
+/// go on as soon as it ends. Without the yield both would be done within the pause.
+#[test]
+fn backup_and_restore_copies_wait_for_a_foreground_commit() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new(Kind::Fs);
+    let engine = engine_with_data(data.path());
+    let b = open_with(
+        &engine,
+        BackupsOptions {
+            yield_max: Duration::from_secs(600),
+            ..BackupsOptions::default()
+        },
+    );
+    repo.create(&b, "repo");
+    let foreground = engine.foreground();
+
+    let commit = foreground.enter();
+    let id = b
+        .backup("shop", "snap", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    wait_for_state(&b, id, JobState::Uploading);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(b.job(id).unwrap().state, JobState::Uploading);
+    assert_eq!(b.job_progress(id).unwrap().bytes_done, 0);
+    drop(commit);
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
+
+    let commit = foreground.enter();
+    let id = b
+        .restore("copy", "snap", "repo", vec![], BTreeMap::new())
+        .unwrap();
+    wait_for_state(&b, id, JobState::Downloading);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(b.job(id).unwrap().state, JobState::Downloading);
+    assert_eq!(b.job_progress(id).unwrap().bytes_done, 0);
+    drop(commit);
+    assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
+    let now = engine.snapshot();
+    assert_eq!(
+        rows(&engine, &now, "copy", "sales"),
+        rows(&engine, &now, "shop", "sales")
+    );
+}

@@ -9,6 +9,9 @@ use arrow::array::{
 };
 use shale_engine::*;
 
+#[cfg(any(feature = "compare", feature = "backup"))]
+pub mod latency;
+
 /// Rows per generated batch.
 pub const BATCH_ROWS: usize = 64 * 1024;
 

@@ -32,6 +32,7 @@ use arrow::util::display::FormatOptions;
 use crate::catalog::{Table, Version};
 use crate::distribution::buckets_of;
 use crate::error::{Error, Result};
+use crate::foreground::Foreground;
 use crate::manifest::{
     self, LogWriter, Op, PartitionDef, RowsetDef, TableDef, TabletDef, TabletRowset,
 };
@@ -170,6 +171,8 @@ struct Inner {
     poisoned: Mutex<Option<String>>,
     table_locks: Mutex<HashMap<u64, Arc<Mutex<()>>>>,
     shutdown: Arc<AtomicBool>,
+    /// Loads and commits making files durable; background copies yield to them.
+    foreground: Arc<Foreground>,
     _lock: File,
 }
 
@@ -297,6 +300,7 @@ impl Engine {
                 gc,
                 poisoned: Mutex::new(None),
                 table_locks: Mutex::new(HashMap::new()),
+                foreground: Arc::new(Foreground::default()),
                 shutdown,
                 options,
                 _lock: lock,
@@ -374,6 +378,7 @@ impl Engine {
     /// (unknown table, overlapping partition) fails before anything is written.
     pub fn commit(&self, ops: Vec<Op>) -> Result<Snapshot> {
         self.check_poisoned()?;
+        let _foreground = self.inner.foreground.enter();
         let mut log_guard = self.inner.log.lock().unwrap_or_else(|p| p.into_inner());
         self.check_poisoned()?;
         let Some(log) = log_guard.as_mut() else {
@@ -898,6 +903,12 @@ impl Engine {
 
     // ---- Imports (restores) -------------------------------------------------------------------
 
+    /// The count of foreground commits (loads making their files durable, manifest commits),
+    /// which background copies (BACKUP, RESTORE) yield to before each chunk.
+    pub fn foreground(&self) -> Arc<Foreground> {
+        self.inner.foreground.clone()
+    }
+
     /// Starts an import: files written through it are deleted unless [`Import::commit`] names
     /// them in a successful commit.
     pub fn begin_import(&self) -> Import {
@@ -1228,6 +1239,7 @@ where
             None => {
                 let files: Vec<Box<dyn WritableFile>> =
                     all.iter_mut().flat_map(|w| w.unsynced.drain(..)).collect();
+                let _foreground = engine.inner.foreground.enter();
                 sync_files(files).and_then(|()| {
                     let mut rowsets: Vec<TabletRowset> =
                         all.iter().flat_map(|w| w.rowsets()).collect();

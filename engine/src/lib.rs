@@ -47,6 +47,7 @@ pub mod catalog;
 pub mod distribution;
 pub mod engine;
 pub mod error;
+pub mod foreground;
 pub mod manifest;
 pub mod names;
 pub mod partition;
@@ -62,6 +63,7 @@ pub use engine::{
     segment_path,
 };
 pub use error::{Error, Result};
+pub use foreground::{Foreground, ForegroundGuard};
 pub use partition::{PartitionBound, PartitionDefinition, PartitionValues, Partitioning};
 pub use scan::{Predicate, ScanOptions, ScanStream, ScanTasks, SegmentScan, with_string_views};
 pub use segment::{

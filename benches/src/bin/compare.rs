@@ -20,10 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shale_backup::{Backups, BackupsOptions, JobState};
+use shale_benches::latency::*;
 use shale_benches::*;
 use shale_engine::*;
-
-type Fallible<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 struct Args {
     rows: usize,
@@ -115,18 +114,6 @@ fn time<T>(f: impl FnOnce() -> Fallible<T>) -> Fallible<(f64, T)> {
     Ok((t0.elapsed().as_secs_f64(), v))
 }
 
-fn wait_job(backups: &Backups, id: u64) -> Fallible<()> {
-    let state = backups.wait(id, Duration::from_secs(3600));
-    match state {
-        Some(s) if s.as_str() == "FINISHED" => Ok(()),
-        other => Err(format!(
-            "job {id} ended {other:?}: {:?}",
-            backups.job(id).map(|r| format!("{r:?}"))
-        )
-        .into()),
-    }
-}
-
 #[derive(Default)]
 struct Results {
     rows: BTreeMap<&'static str, (f64, String)>,
@@ -158,100 +145,6 @@ struct Samples {
     cat_repo: Vec<f64>,
     load_p99_idle: Vec<f64>,
     load_p99_backup: Vec<f64>,
-}
-
-/// Rows per probe load in the latency measurement: a small, frequent load as an application
-/// trickling data in would make.
-const PROBE_ROWS: usize = 10_000;
-
-/// The 99th percentile (nearest rank) of `v`.
-fn p99(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((v.len() as f64) * 0.99).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
-}
-
-/// Latencies of the probe loads into `probe.t` made during `window`, calling `between` before
-/// each one (to keep a background job going).
-fn probe_loads(
-    engine: &Engine,
-    window: Duration,
-    mut between: impl FnMut() -> Fallible<()>,
-) -> Fallible<Vec<f64>> {
-    let mut lat = Vec::new();
-    let start = Instant::now();
-    let mut i = 0;
-    while start.elapsed() < window {
-        between()?;
-        let batch = anchor_batch(1_000_000_000 + i * PROBE_ROWS, PROBE_ROWS);
-        let t0 = Instant::now();
-        engine.load("probe", "t", [batch])?;
-        lat.push(t0.elapsed().as_secs_f64());
-        i += 1;
-    }
-    Ok(lat)
-}
-
-/// Full backups of `bench` run back to back, each into a fresh repository (a content-addressed
-/// repository that already holds the files would copy nothing and measure nothing). The
-/// repositories are removed after the window, not between backups: this machine's root file
-/// system is mounted with `discard`, so deleting a 225 MB repository makes the next journal
-/// commit (the next load's fsync) issue its discards inline, a cost of the harness's cleanup,
-/// not of a backup.
-struct BackgroundBackups<'a> {
-    backups: &'a Backups,
-    work: PathBuf,
-    running: Option<(u64, String, PathBuf)>,
-    done: Vec<(String, PathBuf)>,
-    started: usize,
-}
-
-impl BackgroundBackups<'_> {
-    /// Starts the next backup once the previous one has ended.
-    fn keep_going(&mut self) -> Fallible<()> {
-        if let Some((id, _, _)) = &self.running
-            && self.backups.job(*id).is_some_and(|j| !j.state.is_final())
-        {
-            return Ok(());
-        }
-        self.finish()?;
-        let name = format!("p99_{}", self.started);
-        let location = self.work.join(&name);
-        self.backups.create_repository(
-            &name,
-            location.to_str().ok_or("path")?,
-            false,
-            BTreeMap::new(),
-        )?;
-        let id = self
-            .backups
-            .backup("bench", &name, &name, Vec::new(), BTreeMap::new())?;
-        self.running = Some((id, name, location));
-        self.started += 1;
-        Ok(())
-    }
-
-    /// Waits for the running backup.
-    fn finish(&mut self) -> Fallible<()> {
-        if let Some((id, name, location)) = self.running.take() {
-            wait_job(self.backups, id)?;
-            self.done.push((name, location));
-        }
-        Ok(())
-    }
-
-    /// After the window: waits for the running backup and removes every repository.
-    fn clean_up(&mut self) -> Fallible<()> {
-        self.finish()?;
-        for (name, location) in self.done.drain(..) {
-            self.backups.drop_repository(&name)?;
-            std::fs::remove_dir_all(&location)?;
-        }
-        Ok(())
-    }
 }
 
 fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
@@ -400,13 +293,7 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         engine.create_database("probe")?;
         engine.create_table("probe", anchor_definition("t"))?;
         let idle = probe_loads(&engine, args.probe_window, || Ok(()))?;
-        let mut background = BackgroundBackups {
-            backups: &backups,
-            work: work.clone(),
-            running: None,
-            done: Vec::new(),
-            started: 0,
-        };
+        let mut background = BackgroundBackups::new(&backups, work.clone());
         let during = probe_loads(&engine, args.probe_window, || background.keep_going())?;
         background.clean_up()?;
         println!(
