@@ -520,17 +520,8 @@ impl RepoStore for S3Store {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectEntry>> {
-        let path = self.path(prefix);
-        let root = (!path.as_ref().is_empty()).then_some(&path);
-        let mut stream = self.store.list(root);
-        let entries = self.run(prefix, async move {
-            let mut out = Vec::new();
-            while let Some(meta) = stream.next().await {
-                out.push(meta?);
-            }
-            Ok(out)
-        })?;
-        Ok(entries
+        Ok(self
+            .list_objects(prefix)?
             .into_iter()
             .map(|m| ObjectEntry {
                 key: self.relative(&m.location),
@@ -587,15 +578,7 @@ impl RepoStore for S3Store {
         let grace =
             chrono::Duration::from_std(self.options.claim_grace).unwrap_or(chrono::Duration::MAX);
         let now = chrono::Utc::now();
-        let dir = self.path(prefix);
-        let mut stream = self.store.list(Some(&dir));
-        let objects = self.run(prefix, async move {
-            let mut out = Vec::new();
-            while let Some(meta) = stream.next().await {
-                out.push(meta?);
-            }
-            Ok(out)
-        })?;
+        let objects = self.list_objects(prefix)?;
         if let Some(live) = objects.iter().find(|m| now - m.last_modified < grace) {
             return Err(BackupError::ObjectExists {
                 object: self.url(&self.relative(&live.location)),
@@ -626,6 +609,20 @@ impl RepoStore for S3Store {
 }
 
 impl S3Store {
+    /// Every object under `prefix` (relative, ending in `/`, or empty), with its metadata.
+    fn list_objects(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>> {
+        let path = self.path(prefix);
+        let root = (!path.as_ref().is_empty()).then_some(&path);
+        let mut stream = self.store.list(root);
+        self.run(prefix, async move {
+            let mut out = Vec::new();
+            while let Some(meta) = stream.next().await {
+                out.push(meta?);
+            }
+            Ok(out)
+        })
+    }
+
     /// What a writer needs to name its object in errors and record them.
     fn clone_for_errors(&self) -> Arc<S3Store> {
         Arc::new(S3Store {

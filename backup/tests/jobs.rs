@@ -407,27 +407,31 @@ fn backup_and_restore_copies_wait_for_a_foreground_commit() {
     repo.create(&b, "repo");
     let foreground = engine.foreground();
 
-    let commit = foreground.enter();
-    let id = b
-        .backup("shop", "snap", "repo", vec![], BTreeMap::new())
-        .unwrap();
-    wait_for_state(&b, id, JobState::Uploading);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(b.job(id).unwrap().state, JobState::Uploading);
-    assert_eq!(b.job_progress(id).unwrap().bytes_done, 0);
-    drop(commit);
-    assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
-
-    let commit = foreground.enter();
-    let id = b
-        .restore("copy", "snap", "repo", vec![], BTreeMap::new())
-        .unwrap();
-    wait_for_state(&b, id, JobState::Downloading);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(b.job(id).unwrap().state, JobState::Downloading);
-    assert_eq!(b.job_progress(id).unwrap().bytes_done, 0);
-    drop(commit);
-    assert_eq!(b.wait(id, WAIT), Some(JobState::Finished));
+    // Submits a job while a commit is in progress: no byte is copied until the commit ends.
+    let held_back = |submit: &dyn Fn() -> u64, copying: JobState| {
+        let commit = foreground.enter();
+        let id = submit();
+        wait_for_state(&b, id, copying);
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(b.job(id).unwrap().state, copying);
+        assert_eq!(b.job_progress(id).unwrap().bytes_done, 0, "{copying}");
+        drop(commit);
+        assert_eq!(b.wait(id, WAIT), Some(JobState::Finished), "{copying}");
+    };
+    held_back(
+        &|| {
+            b.backup("shop", "snap", "repo", vec![], BTreeMap::new())
+                .unwrap()
+        },
+        JobState::Uploading,
+    );
+    held_back(
+        &|| {
+            b.restore("copy", "snap", "repo", vec![], BTreeMap::new())
+                .unwrap()
+        },
+        JobState::Downloading,
+    );
     let now = engine.snapshot();
     assert_eq!(
         rows(&engine, &now, "copy", "sales"),

@@ -450,6 +450,16 @@ mod tests {
     use super::*;
     use arrow::array::RecordBatch;
 
+    /// The provider of table `table` of database `d`, at the engine's current snapshot.
+    fn provider_of(engine: &Engine, table: Arc<Table>) -> ShaleTable {
+        ShaleTable {
+            engine: engine.clone(),
+            snapshot: engine.snapshot(),
+            db: "d".into(),
+            table,
+        }
+    }
+
     #[test]
     fn literals_convert_only_to_their_own_column_type() {
         assert_eq!(
@@ -631,12 +641,7 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("tempdir");
         let (engine, table) = table_with_a_corrupt_second_partition(dir.path());
-        let provider = ShaleTable {
-            engine: engine.clone(),
-            snapshot: engine.snapshot(),
-            db: "d".into(),
-            table,
-        };
+        let provider = provider_of(&engine, table);
         let ctx = SessionContext::new();
         let state = ctx.state();
         let plan =
@@ -710,12 +715,7 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("tempdir");
         let (engine, table) = table_of_twelve_segments(dir.path());
-        let provider = ShaleTable {
-            engine: engine.clone(),
-            snapshot: engine.snapshot(),
-            db: "d".into(),
-            table,
-        };
+        let provider = provider_of(&engine, table);
         let ctx = SessionContext::new_with_config(
             SessionConfig::new()
                 .with_target_partitions(3)
@@ -766,12 +766,7 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("tempdir");
         let (engine, table) = table_of_twelve_segments(dir.path());
-        let provider = ShaleTable {
-            engine: engine.clone(),
-            snapshot: engine.snapshot(),
-            db: "d".into(),
-            table,
-        };
+        let provider = provider_of(&engine, table);
         let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
         let state = ctx.state();
         let plan =
