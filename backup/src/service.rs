@@ -628,8 +628,10 @@ impl Inner {
 
     /// A directory repository whose uploads yield to the engine's foreground commits.
     fn fs_store(&self, storage: Arc<dyn shale_engine::Storage>, root: PathBuf) -> FsStore {
-        FsStore::new(storage, root, self.options.store.fs_files_in_flight)
+        let store = &self.options.store;
+        FsStore::new(storage, root, store.fs_files_in_flight)
             .yielding_to(self.engine.foreground(), self.options.yield_max)
+            .flushing(store.fs_own_flush_bytes, store.fs_shared_flush_bytes)
     }
 
     /// The store of a registered repository.

@@ -34,8 +34,44 @@ const KINDS: [FaultKind; 5] = [
 /// The backup service copying one file at a time, so that "the n-th storage operation" is the
 /// same operation in every run (several files in flight interleave their operations).
 fn open_serial(engine: &Engine) -> Backups {
+    open_serial_flushing(engine, Flushes::default())
+}
+
+/// How a directory repository makes finished uploads durable
+/// (`StoreOptions::fs_own_flush_bytes`, `fs_shared_flush_bytes`).
+#[derive(Clone, Copy, Debug)]
+struct Flushes {
+    own: u64,
+    shared: u64,
+}
+
+impl Default for Flushes {
+    fn default() -> Self {
+        let options = shale_backup::StoreOptions::default();
+        Flushes {
+            own: options.fs_own_flush_bytes,
+            shared: options.fs_shared_flush_bytes,
+        }
+    }
+}
+
+/// Every data file fdatasynced alone as it is finished (as a full backup's large files are).
+const EACH_FILE_ALONE: Flushes = Flushes {
+    own: 0,
+    shared: u64::MAX,
+};
+
+/// A file-system sync after every finished data file (small files sharing flushes mid-copy).
+const SHARED_EVERY_FILE: Flushes = Flushes {
+    own: u64::MAX,
+    shared: 1,
+};
+
+fn open_serial_flushing(engine: &Engine, flushes: Flushes) -> Backups {
     let mut options = shale_backup::BackupsOptions::default();
     options.store.fs_files_in_flight = 1;
+    options.store.fs_own_flush_bytes = flushes.own;
+    options.store.fs_shared_flush_bytes = flushes.shared;
     Backups::open_with(engine.clone(), options).unwrap()
 }
 
@@ -52,6 +88,21 @@ fn open_faulty(dir: &std::path::Path, storage: &FaultyStorage) -> Engine {
 
 #[test]
 fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_behind() {
+    backup_fault_sweep(Flushes::default());
+}
+
+#[test]
+fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_when_each_file_is_flushed_alone() {
+    backup_fault_sweep(EACH_FILE_ALONE);
+}
+
+#[test]
+fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_when_files_share_flushes_mid_copy()
+{
+    backup_fault_sweep(SHARED_EVERY_FILE);
+}
+
+fn backup_fault_sweep(flushes: Flushes) {
     let data = tempfile::tempdir().unwrap();
     let repos = tempfile::tempdir().unwrap();
     let storage = FaultyStorage::new();
@@ -60,7 +111,7 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_behind() {
     load_sales(&engine, "shop", 0, 40);
     load_items(&engine, "shop", 5);
     let source = engine.snapshot();
-    let b = open_serial(&engine);
+    let b = open_serial_flushing(&engine, flushes);
 
     // Count the operations of a clean backup.
     repo_at(&b, "probe", &repos.path().join("probe"));
@@ -526,7 +577,8 @@ fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_c
     load_items(&engine, "shop", 5);
     let b = open_serial(&engine);
 
-    // The order in a clean run: every data file, meta.json and the info file written to
+    // The order in a clean run (the test's files are small, so they share the group's flush):
+    // every data file, meta.json and the info file written to
     // temporary names, then a file-system sync (their bytes), then every data file renamed into
     // place and meta.json linked (the claim), then a second sync (the names and new
     // directories), then the info file linked (the commit) and its folder fsynced.
@@ -614,6 +666,45 @@ fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_c
         backup_ok(&b, "shop", "snap", &name, vec![]);
         assert!(b.verify(&name, "snap", None, true).unwrap().is_ok());
     }
+}
+
+/// With every data file flushed alone, each one's bytes are fdatasynced before its name is
+/// given, and one file-system sync makes the names durable before the commit.
+#[test]
+fn a_backup_flushing_each_file_alone_syncs_its_bytes_before_its_name() {
+    let data = tempfile::tempdir().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let storage = FaultyStorage::new();
+    let engine = open_faulty(data.path(), &storage);
+    create_tables(&engine, "shop");
+    load_sales(&engine, "shop", 0, 40);
+    load_items(&engine, "shop", 5);
+    let b = open_serial_flushing(&engine, EACH_FILE_ALONE);
+    let root = repos.path().join("probe");
+    repo_at(&b, "probe", &root);
+    storage.arm(None);
+    backup_ok(&b, "shop", "snap", "probe", vec![]);
+    let log = storage.log();
+    let data_dir = root.join("data");
+    let sync_fs = only_sync_fs("each file alone", &log);
+    let renames: Vec<usize> = (0..log.len())
+        .filter(|&n| log[n].0 == OpKind::Rename && log[n].1.starts_with(&data_dir))
+        .collect();
+    assert!(!renames.is_empty(), "{log:?}");
+    for &r in &renames {
+        // The rename's logged path is its source, the temporary file.
+        let tmp = &log[r].1;
+        let synced = (0..r).any(|n| log[n].0 == OpKind::Sync && &log[n].1 == tmp);
+        assert!(synced, "{tmp:?} renamed before it was fdatasynced: {log:?}");
+        assert!(r < sync_fs, "{log:?}");
+    }
+    let snapshot_dir = root.join("snapshots/snap");
+    let links: Vec<usize> = (0..log.len())
+        .filter(|&n| log[n].0 == OpKind::Link && log[n].1.starts_with(&snapshot_dir))
+        .collect();
+    assert_eq!(links.len(), 2, "{log:?}");
+    assert!(links[0] < sync_fs && sync_fs < links[1], "{log:?}");
+    assert!(b.verify("probe", "snap", None, true).unwrap().is_ok());
 }
 
 #[test]
