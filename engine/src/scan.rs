@@ -147,6 +147,12 @@ pub struct ScanOptions {
     /// bytes, and strings of up to 12 bytes hash and compare as one integer (DataFusion's
     /// GROUP BY and joins). The values are the same; only their Arrow layout differs.
     pub string_views: bool,
+    /// Schema indices of CHAR/VARCHAR/STRING columns to return as Arrow
+    /// `Dictionary(Int32, Utf8)`: the keys index the segment's own Parquet dictionary, whose
+    /// values array every batch of a row group shares, so a consumer (SQL's low-cardinality
+    /// GROUP BY) can work on the few distinct values instead of every row's string. A column
+    /// Parquet stored without a dictionary is converted. Takes precedence over `string_views`.
+    pub dictionary_columns: Vec<usize>,
 }
 
 impl Default for ScanOptions {
@@ -159,6 +165,7 @@ impl Default for ScanOptions {
             exact: true,
             threads: 0,
             string_views: false,
+            dictionary_columns: Vec::new(),
         }
     }
 }
@@ -211,11 +218,22 @@ impl Drop for ScanStream {
 
 /// `schema` with every `Utf8` field (CHAR/VARCHAR/STRING) as `Utf8View`.
 pub fn with_string_views(schema: &Schema) -> Schema {
+    scan_layout(schema, true, &[])
+}
+
+/// `schema` in the layout a scan returns: the `Utf8` fields listed in `dictionaries` (schema
+/// indices) as `Dictionary(Int32, Utf8)`, and with `string_views` the other `Utf8` fields as
+/// `Utf8View`.
+pub(crate) fn scan_layout(schema: &Schema, string_views: bool, dictionaries: &[usize]) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+        .enumerate()
+        .map(|(i, f)| match f.data_type() {
+            DataType::Utf8 if dictionaries.contains(&i) => f.as_ref().clone().with_data_type(
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            ),
+            DataType::Utf8 if string_views => f.as_ref().clone().with_data_type(DataType::Utf8View),
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -393,6 +411,7 @@ impl SegmentScan {
                 options.batch_size,
                 &prune,
                 options.string_views,
+                &options.dictionary_columns,
             )
         })?;
         Ok(SegmentScan {
@@ -502,10 +521,11 @@ impl Engine {
     ) -> Result<ScanTasks> {
         let table = snapshot.get_table(db, table)?.clone();
         let (segments, pruned) = plan(&table, &options)?;
-        let arrow_schema = match options.string_views {
-            true => Arc::new(with_string_views(table.schema.arrow_schema())),
-            false => table.schema.arrow_schema().clone(),
-        };
+        let arrow_schema = Arc::new(scan_layout(
+            table.schema.arrow_schema(),
+            options.string_views,
+            &options.dictionary_columns,
+        ));
         let schema = match &options.projection {
             Some(p) => {
                 if let Some(bad) = p.iter().find(|i| **i >= arrow_schema.fields().len()) {

@@ -45,7 +45,7 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::scan::{Predicate, with_string_views};
+use crate::scan::{Predicate, scan_layout};
 use crate::storage::{Storage, WritableFile};
 use crate::types::{ColumnType, TableSchema, Value};
 
@@ -306,18 +306,20 @@ impl Segment {
         projection: Option<&[usize]>,
         batch_size: usize,
     ) -> Result<ParquetRecordBatchReader> {
-        self.reader_pruned(projection, batch_size, &[], false)
+        self.reader_pruned(projection, batch_size, &[], false, &[])
     }
 
     /// Like [`Segment::reader`], skipping the row groups and pages whose min/max show that no row
     /// satisfies one of `predicates` (schema index of its column, predicate). Rows of the pages
-    /// read still need filtering. With `string_views`, string columns come as `Utf8View`.
+    /// read still need filtering. With `string_views`, string columns come as `Utf8View`; the
+    /// string columns in `dictionaries` (schema indices) come as `Dictionary(Int32, Utf8)`.
     pub(crate) fn reader_pruned(
         &self,
         projection: Option<&[usize]>,
         batch_size: usize,
         predicates: &[(usize, &Predicate)],
         string_views: bool,
+        dictionaries: &[usize],
     ) -> Result<ParquetRecordBatchReader> {
         let path = self.full_path();
         let bytes = self.map_tail_verified()?;
@@ -336,10 +338,11 @@ impl Segment {
                 PageIndexPolicy::Optional
             });
         let mut metadata = ArrowReaderMetadata::load(&bytes, options.clone()).map_err(pq)?;
-        if string_views {
-            // The file's own schema (its nullability) with views for strings: the reader accepts
-            // a supplied schema only if it differs from the file's in such layouts.
-            let schema = Arc::new(with_string_views(metadata.schema()));
+        if string_views || !dictionaries.is_empty() {
+            // The file's own schema (its nullability) with views or dictionaries for strings:
+            // the reader accepts a supplied schema only if it differs from the file's in such
+            // layouts.
+            let schema = Arc::new(scan_layout(metadata.schema(), string_views, dictionaries));
             metadata = ArrowReaderMetadata::try_new(
                 metadata.metadata().clone(),
                 options.with_schema(schema),

@@ -260,19 +260,29 @@ fn predicates_prune_partitions_and_segments_and_filter_rows() {
     );
 }
 
-/// Strings read as views are the same values: exact filters on them keep the same rows, and the
-/// batches carry `Utf8View` where the schema says VARCHAR.
+/// Strings read as views or as dictionaries are the same values: exact filters on them keep the
+/// same rows, and the batches carry `Utf8View` or `Dictionary(Int32, Utf8)` where the schema says
+/// VARCHAR.
 #[test]
-fn string_views_give_the_same_rows() {
+fn string_views_and_dictionaries_give_the_same_rows() {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::DataType;
 
     let (_dir, engine) = setup();
+    // Two loads: two dictionaries per bucket, which the keys of each batch must not mix.
     engine
-        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..300)])
+        .load("db", "sales", [sales_batch(&engine, "db", "sales", 0..150)])
+        .unwrap();
+    engine
+        .load(
+            "db",
+            "sales",
+            [sales_batch(&engine, "db", "sales", 150..300)],
+        )
         .unwrap();
     let snap = engine.snapshot();
-    let regions = |string_views| {
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let regions = |string_views, dictionary_columns: Vec<usize>, expected: &DataType| {
         let options = ScanOptions {
             predicates: vec![
                 Predicate::In("region".into(), vec![Value::Str("r1".into())]),
@@ -280,19 +290,15 @@ fn string_views_give_the_same_rows() {
             ],
             projection: Some(vec![0, 2]),
             string_views,
+            dictionary_columns,
             ..ScanOptions::default()
         };
         let stream = engine.scan(&snap, "db", "sales", options).unwrap();
-        let expected = if string_views {
-            DataType::Utf8View
-        } else {
-            DataType::Utf8
-        };
-        assert_eq!(stream.schema().field(1).data_type(), &expected);
+        assert_eq!(stream.schema().field(1).data_type(), expected);
         let mut rows = Vec::new();
         for batch in stream {
             let batch = batch.unwrap();
-            assert_eq!(batch.column(1).data_type(), &expected);
+            assert_eq!(batch.column(1).data_type(), expected);
             let ids = batch
                 .column(0)
                 .as_primitive::<arrow::datatypes::Int64Type>();
@@ -306,10 +312,39 @@ fn string_views_give_the_same_rows() {
         rows.sort();
         rows
     };
-    let plain = regions(false);
+    let plain = regions(false, Vec::new(), &DataType::Utf8);
     assert_eq!(plain.len(), 60, "ids with id % 5 == 1");
     assert!(plain.iter().all(|(id, r)| id % 5 == 1 && r == "r1"));
-    assert_eq!(regions(true), plain);
+    assert_eq!(regions(true, Vec::new(), &DataType::Utf8View), plain);
+    assert_eq!(regions(false, vec![2], &dictionary), plain);
+    assert_eq!(regions(true, vec![2], &dictionary), plain);
+    // Unfiltered, every row comes back with its own region.
+    let options = ScanOptions {
+        projection: Some(vec![0, 2]),
+        dictionary_columns: vec![2],
+        ..ScanOptions::default()
+    };
+    let mut rows = Vec::new();
+    for batch in engine.scan(&snap, "db", "sales", options).unwrap() {
+        let batch = batch.unwrap();
+        let ids = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        let region = batch
+            .column(1)
+            .as_dictionary::<arrow::datatypes::Int32Type>();
+        let values = region.values().as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let key = region.keys().value(i) as usize;
+            rows.push((ids.value(i), values.value(key).to_string()));
+        }
+    }
+    rows.sort();
+    assert_eq!(rows.len(), 300);
+    assert!(
+        rows.iter().all(|(id, r)| *r == format!("r{}", id % 5)),
+        "{rows:?}"
+    );
 }
 
 #[test]
