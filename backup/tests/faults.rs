@@ -97,8 +97,7 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_when_each_file_is_
 }
 
 #[test]
-fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_when_files_share_flushes_mid_copy()
-{
+fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_when_files_share_flushes_mid_copy() {
     backup_fault_sweep(SHARED_EVERY_FILE);
 }
 

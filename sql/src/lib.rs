@@ -38,6 +38,8 @@ pub mod error;
 #[cfg(feature = "exec")]
 pub mod format;
 #[cfg(feature = "exec")]
+pub mod group_by;
+#[cfg(feature = "exec")]
 pub mod insert;
 pub mod parser;
 #[cfg(feature = "exec")]

@@ -24,18 +24,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType, expr::InList,
 };
-use datafusion::physical_expr::LexOrdering;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
 use shale_engine::{
     ColumnType, Engine, Predicate, ScanOptions, ScanTasks, SegmentScan, Snapshot, Table, Value,
     with_string_views,
@@ -205,27 +209,150 @@ impl TableProvider for ShaleTable {
             options,
             runs: Mutex::new(Vec::new()),
         });
-        let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions)
-            .map(|_| {
-                Arc::new(ScanPartition {
-                    scan: scan.clone(),
-                    schema: schema.clone(),
-                    runs_started: AtomicUsize::new(0),
-                    limit,
-                }) as Arc<dyn PartitionStream>
-            })
-            .collect();
         // DataFusion passes a limit only when no filter stays above the scan (ours are all
         // Inexact), so the first `limit` rows read are the ones wanted.
-        let exec = StreamingTableExec::try_new(
-            schema,
-            streams,
-            None,
-            Vec::<LexOrdering>::new(),
-            false,
+        Ok(Arc::new(ShaleScanExec::new(
+            scan, schema, partitions, limit,
+        )))
+    }
+}
+
+/// A table's scan in a DataFusion plan: `partitions` partitions sharing one engine scan (see
+/// [`SharedScan`]). Its own plan node, rather than a generic streaming table, so that
+/// [`crate::group_by`] can recognise a GROUP BY straight over a shale table.
+#[derive(Debug)]
+pub(crate) struct ShaleScanExec {
+    pub(crate) scan: Arc<SharedScan>,
+    partitions: Vec<ScanPartition>,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ShaleScanExec {
+    fn new(
+        scan: Arc<SharedScan>,
+        schema: SchemaRef,
+        partitions: usize,
+        limit: Option<usize>,
+    ) -> ShaleScanExec {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        ShaleScanExec {
+            partitions: (0..partitions)
+                .map(|_| ScanPartition::new(scan.clone(), schema.clone(), limit))
+                .collect(),
+            scan,
             limit,
+            properties,
+        }
+    }
+
+    /// The rows' limit pushed into the scan, if any.
+    pub(crate) fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// The same scan, with its column `column` (an index into its schema, a string column)
+    /// decoded as `Dictionary(Int32, Utf8)`: its partitions, and the schema they produce.
+    pub(crate) fn with_dictionary(&self, column: usize) -> Option<(Vec<ScanPartition>, SchemaRef)> {
+        let schema = self.schema();
+        let field = schema.fields().get(column)?;
+        if !matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View) {
+            return None;
+        }
+        let mut options = self.scan.options.clone();
+        let in_table = match &options.projection {
+            Some(p) => *p.get(column)?,
+            None => column,
+        };
+        options.dictionary_columns = vec![in_table];
+        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let mut fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields[column] = fields[column].clone().with_data_type(dictionary);
+        let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        ));
+        let scan = Arc::new(SharedScan {
+            engine: self.scan.engine.clone(),
+            snapshot: self.scan.snapshot.clone(),
+            db: self.scan.db.clone(),
+            table: self.scan.table.clone(),
+            options,
+            runs: Mutex::new(Vec::new()),
+        });
+        let partitions = (0..self.partitions.len())
+            .map(|_| ScanPartition::new(scan.clone(), schema.clone(), None))
+            .collect();
+        Some((partitions, schema))
+    }
+}
+
+impl DisplayAs for ShaleScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "ShaleScanExec: {}.{}, partitions={}",
+            self.scan.db,
+            self.scan.table,
+            self.partitions.len()
         )?;
-        Ok(Arc::new(exec))
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for ShaleScanExec {
+    fn name(&self) -> &str {
+        "ShaleScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
+    ) -> datafusion::common::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return Err(DataFusionError::Internal(
+                "ShaleScanExec has no children".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        let p = self.partitions.get(partition).ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "ShaleScanExec has {} partitions, not {}",
+                self.partitions.len(),
+                partition + 1
+            ))
+        })?;
+        Ok(p.execute())
     }
 }
 
@@ -233,7 +360,7 @@ impl TableProvider for ShaleTable {
 /// segment when it needs rows, so a partition whose thread runs slower (another query, another
 /// process on the core) simply reads fewer segments.
 #[derive(Debug)]
-struct SharedScan {
+pub(crate) struct SharedScan {
     engine: Engine,
     snapshot: Snapshot,
     db: String,
@@ -263,7 +390,7 @@ impl SharedScan {
 
 /// One partition of a table's scan.
 #[derive(Debug)]
-struct ScanPartition {
+pub(crate) struct ScanPartition {
     scan: Arc<SharedScan>,
     schema: SchemaRef,
     /// How often this partition was executed: the index of its next run.
@@ -272,12 +399,20 @@ struct ScanPartition {
     limit: Option<usize>,
 }
 
-impl PartitionStream for ScanPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
+impl ScanPartition {
+    fn new(scan: Arc<SharedScan>, schema: SchemaRef, limit: Option<usize>) -> ScanPartition {
+        ScanPartition {
+            scan,
+            schema,
+            runs_started: AtomicUsize::new(0),
+            limit,
+        }
     }
 
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+    /// The batches of this partition's next run, decoded as they are pulled.
+    pub(crate) fn batches(
+        &self,
+    ) -> Box<dyn Iterator<Item = datafusion::common::Result<RecordBatch>> + Send> {
         let run = self.runs_started.fetch_add(1, Ordering::Relaxed);
         let to_df = |e: shale_engine::Error| DataFusionError::External(Box::new(e));
         let batches: Box<dyn Iterator<Item = datafusion::common::Result<RecordBatch>> + Send> =
@@ -290,11 +425,15 @@ impl PartitionStream for ScanPartition {
                 }),
                 Err(e) => Box::new(std::iter::once(Err(to_df(e)))),
             };
+        batches
+    }
+
+    fn execute(&self) -> SendableRecordBatchStream {
         // Decoding is CPU work like any operator's: it runs inside the poll, on DataFusion's
         // thread, one batch per poll.
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
-            futures::stream::iter(batches),
+            futures::stream::iter(self.batches()),
         ))
     }
 }
@@ -597,7 +736,7 @@ mod tests {
 
     fn run(partition: &ScanPartition) -> Vec<datafusion::common::Result<RecordBatch>> {
         use futures::StreamExt;
-        let stream = partition.execute(Arc::new(TaskContext::default()));
+        let stream = partition.execute();
         futures::executor::block_on(stream.collect::<Vec<_>>())
     }
 

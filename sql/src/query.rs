@@ -11,12 +11,14 @@ use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
 };
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{
     CsvReadOptions, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
 };
 use shale_engine::Engine;
 
 use crate::error::{Result, SqlError};
+use crate::group_by::DictionaryGroupBy;
 use crate::parser::extract_files_table_function;
 use crate::provider::{CATALOG_NAME, ShaleCatalog};
 
@@ -46,7 +48,12 @@ pub fn context(engine: &Engine, database: Option<&str>) -> SessionContext {
     config = config.set_str("datafusion.sql_parser.dialect", "MySQL");
     // And NULL sorts as the smallest value: first in ASC, last in DESC.
     config = config.set_str("datafusion.sql_parser.default_null_ordering", "nulls_min");
-    let ctx = SessionContext::new_with_config(config);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(DictionaryGroupBy::default()))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     ctx.register_catalog(
         CATALOG_NAME,
         Arc::new(ShaleCatalog::new(engine.clone(), engine.snapshot())),
