@@ -40,6 +40,14 @@ pub fn p99(mut v: Vec<f64>) -> f64 {
     v[rank.clamp(1, v.len()) - 1]
 }
 
+/// The latency of one probe load into `probe.t`, the `i`-th of its window.
+fn probe_load(engine: &Engine, i: usize) -> Fallible<f64> {
+    let batch = anchor_batch(1_000_000_000 + i * PROBE_ROWS, PROBE_ROWS);
+    let t0 = Instant::now();
+    engine.load("probe", "t", [batch])?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
 /// Latencies of the probe loads into `probe.t` made during `window`, calling `between` before
 /// each one (to keep a background job going).
 pub fn probe_loads(
@@ -49,16 +57,51 @@ pub fn probe_loads(
 ) -> Fallible<Vec<f64>> {
     let mut lat = Vec::new();
     let start = Instant::now();
-    let mut i = 0;
     while start.elapsed() < window {
         between()?;
-        let batch = anchor_batch(1_000_000_000 + i * PROBE_ROWS, PROBE_ROWS);
-        let t0 = Instant::now();
-        engine.load("probe", "t", [batch])?;
-        lat.push(t0.elapsed().as_secs_f64());
-        i += 1;
+        lat.push(probe_load(engine, lat.len())?);
     }
     Ok(lat)
+}
+
+/// Probe loads for `window` idle and for about `window` while full backups of `bench` run back
+/// to back, in eight alternating slices of `window / 4` (idle, busy, busy, idle, idle, busy,
+/// busy, idle): a drift over the measurement (the probe table growing by a few hundred
+/// segments, the disk's own write-back and discards) falls on both sides alike, where one
+/// window after the other put all of it on the second. A busy slice starts backups until its
+/// time is up and goes on probing until the last one has ended, so every phase of every backup
+/// (its final flushes too) is probed, and the idle slices are idle. Returns the idle and busy
+/// latencies, the backups run, and the seconds the busy slices took.
+pub fn probe_alternating(
+    engine: &Engine,
+    backups: &Backups,
+    work: PathBuf,
+    window: Duration,
+) -> Fallible<(Vec<f64>, Vec<f64>, usize, f64)> {
+    let slice = window / 4;
+    let mut background = BackgroundBackups::new(backups, work);
+    let (mut idle, mut busy) = (Vec::new(), Vec::new());
+    let mut busy_secs = 0.0;
+    for k in 0..8 {
+        if !matches!(k % 4, 1 | 2) {
+            idle.extend(probe_loads(engine, slice, || Ok(()))?);
+            continue;
+        }
+        let start = Instant::now();
+        loop {
+            if start.elapsed() < slice {
+                background.keep_going()?;
+            } else if !background.running() {
+                break;
+            }
+            busy.push(probe_load(engine, busy.len())?);
+        }
+        background.finish()?;
+        busy_secs += start.elapsed().as_secs_f64();
+    }
+    let started = background.started;
+    background.clean_up()?;
+    Ok((idle, busy, started, busy_secs))
 }
 
 /// Full backups of `bench` run back to back, each into a fresh repository (a content-addressed
@@ -100,6 +143,13 @@ impl BackgroundBackups<'_> {
         self.running = Some((id, name, location));
         self.started += 1;
         Ok(())
+    }
+
+    /// Whether a backup started by [`Self::keep_going`] has not ended yet.
+    pub fn running(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|(id, _, _)| self.backups.job(*id).is_some_and(|j| !j.state.is_final()))
     }
 
     /// Waits for the running backup.

@@ -292,16 +292,14 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
         // running back to back.
         engine.create_database("probe")?;
         engine.create_table("probe", anchor_definition("t"))?;
-        let idle = probe_loads(&engine, args.probe_window, || Ok(()))?;
-        let mut background = BackgroundBackups::new(&backups, work.clone());
-        let during = probe_loads(&engine, args.probe_window, || background.keep_going())?;
-        background.clean_up()?;
+        let (idle, during, started, _) =
+            probe_alternating(&engine, &backups, work.clone(), args.probe_window)?;
         println!(
             "  probe loads: {} idle (median {:.4} s), {} during {} backups (median {:.4} s)",
             idle.len(),
             median(idle.clone()),
             during.len(),
-            background.started,
+            started,
             median(during.clone()),
         );
         s.load_p99_idle.push(p99(idle));
@@ -554,9 +552,10 @@ fn main() -> Fallible<()> {
             "Machine: the 2-core VM described in `.library/env` (shared: read the ratios, measured \
              side by side). DuckDB via `benches/anchors/duckdb_anchor.py` with 2 threads. The \
              incremental backup adds 1% of the rows to one of the 12 partitions. The load-latency \
-             probe loads {PROBE_ROWS}-row batches into another database for {:.0} s idle, then \
+             probe loads {PROBE_ROWS}-row batches into another database for {:.0} s idle and \
              for {:.0} s while full backups of the table run back to back, each into a new \
-             repository (removed after the window). Peak RSS is VmHWM over \
+             repository (removed after the window), in alternating slices (idle, busy, busy, \
+             idle, ...) so that a drift falls on both sides. Peak RSS is VmHWM over \
              the RSS before the job (the generated rows are already resident).\n\n",
             args.probe_window.as_secs_f64(),
             args.probe_window.as_secs_f64(),
