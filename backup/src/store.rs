@@ -649,8 +649,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// costs about as much as another on a small file (a journal commit and a device flush), so an
 /// incremental backup's few small files share one, while a full backup's flushes are spread
 /// over its copy, a file's worth each: one flush of everything at the end held every load's
-/// fsync behind all of a backup's bytes at once (load p99 during backups 2.1× idle, 1.5× with
-/// the spread flushes; BENCHMARKS.md).
+/// fsync behind all of a backup's bytes at once (load p99 during backups 2.1× idle, 1.47× with
+/// the spread flushes, in the same compare harness).
 pub const OWN_FLUSH_BYTES: u64 = 1 << 20;
 /// Bytes of small finished files that wait for one shared flush.
 pub const SHARED_FLUSH_BYTES: u64 = 4 << 20;
