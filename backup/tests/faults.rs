@@ -75,6 +75,19 @@ fn open_serial_flushing(engine: &Engine, flushes: Flushes) -> Backups {
     Backups::open_with(engine.clone(), options).unwrap()
 }
 
+/// An engine on faulty storage holding the `shop` tables (40 sales, 5 items): its data
+/// directory, a directory for repositories, the storage and the engine.
+fn faulty_shop() -> (tempfile::TempDir, tempfile::TempDir, FaultyStorage, Engine) {
+    let data = tempfile::tempdir().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let storage = FaultyStorage::new();
+    let engine = open_faulty(data.path(), &storage);
+    create_tables(&engine, "shop");
+    load_sales(&engine, "shop", 0, 40);
+    load_items(&engine, "shop", 5);
+    (data, repos, storage, engine)
+}
+
 fn open_faulty(dir: &std::path::Path, storage: &FaultyStorage) -> Engine {
     Engine::open_with(
         dir,
@@ -102,13 +115,7 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_when_files_share_f
 }
 
 fn backup_fault_sweep(flushes: Flushes) {
-    let data = tempfile::tempdir().unwrap();
-    let repos = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let engine = open_faulty(data.path(), &storage);
-    create_tables(&engine, "shop");
-    load_sales(&engine, "shop", 0, 40);
-    load_items(&engine, "shop", 5);
+    let (_data, repos, storage, engine) = faulty_shop();
     let source = engine.snapshot();
     let b = open_serial_flushing(&engine, flushes);
 
@@ -351,13 +358,7 @@ fn assert_no_orphans(context: &str, engine: &Engine) {
 
 #[test]
 fn every_fault_kind_at_every_backup_operation_cancels_naming_operation_and_path() {
-    let data = tempfile::tempdir().unwrap();
-    let repos = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let engine = open_faulty(data.path(), &storage);
-    create_tables(&engine, "shop");
-    load_sales(&engine, "shop", 0, 40);
-    load_items(&engine, "shop", 5);
+    let (data, repos, storage, engine) = faulty_shop();
     let source_sales = rows(&engine, &engine.snapshot(), "shop", "sales");
     let source_items = rows(&engine, &engine.snapshot(), "shop", "items");
     let b = open_serial(&engine);
@@ -567,13 +568,7 @@ fn only_sync_fs(context: &str, log: &[(OpKind, PathBuf)]) -> usize {
 
 #[test]
 fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_commits_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let repos = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let engine = open_faulty(data.path(), &storage);
-    create_tables(&engine, "shop");
-    load_sales(&engine, "shop", 0, 40);
-    load_items(&engine, "shop", 5);
+    let (_data, repos, storage, engine) = faulty_shop();
     let b = open_serial(&engine);
 
     // The order in a clean run (the test's files are small, so they share the group's flush):
@@ -671,13 +666,7 @@ fn a_backup_syncs_data_bytes_then_names_before_meta_and_info_and_a_failed_sync_c
 /// given, and one file-system sync makes the names durable before the commit.
 #[test]
 fn a_backup_flushing_each_file_alone_syncs_its_bytes_before_its_name() {
-    let data = tempfile::tempdir().unwrap();
-    let repos = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let engine = open_faulty(data.path(), &storage);
-    create_tables(&engine, "shop");
-    load_sales(&engine, "shop", 0, 40);
-    load_items(&engine, "shop", 5);
+    let (_data, repos, storage, engine) = faulty_shop();
     let b = open_serial_flushing(&engine, EACH_FILE_ALONE);
     let root = repos.path().join("probe");
     repo_at(&b, "probe", &root);
@@ -708,13 +697,7 @@ fn a_backup_flushing_each_file_alone_syncs_its_bytes_before_its_name() {
 
 #[test]
 fn a_restore_syncs_its_files_once_before_the_commit_and_a_failed_sync_commits_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let engine = open_faulty(data.path(), &storage);
-    create_tables(&engine, "shop");
-    load_sales(&engine, "shop", 0, 40);
-    load_items(&engine, "shop", 5);
+    let (data, repo, storage, engine) = faulty_shop();
     let want = rows(&engine, &engine.snapshot(), "shop", "sales");
     let b = open_serial(&engine);
     repo_at(&b, "repo", repo.path());

@@ -46,7 +46,7 @@ use datafusion::physical_plan::{
 };
 use futures::Stream;
 
-use crate::provider::{ScanPartition, ShaleScanExec};
+use crate::provider::{ScanPartition, ShaleScanExec, leaf_with_children, partition_of};
 
 /// Groups held before a partial aggregate emits its state and starts again.
 pub const MAX_GROUPS: usize = 64 * 1024;
@@ -208,12 +208,7 @@ impl ExecutionPlan for DictionaryAggregateExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return Err(DataFusionError::Internal(
-                "DictionaryAggregateExec has no children".into(),
-            ));
-        }
-        Ok(self)
+        leaf_with_children(self, children)
     }
 
     fn execute(
@@ -221,13 +216,7 @@ impl ExecutionPlan for DictionaryAggregateExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let input = self.partitions.get(partition).ok_or_else(|| {
-            DataFusionError::Internal(format!(
-                "DictionaryAggregateExec has {} partitions, not {}",
-                self.partitions.len(),
-                partition + 1
-            ))
-        })?;
+        let input = partition_of(self.name(), &self.partitions, partition)?;
         Ok(Box::pin(GroupStream {
             input: Some(input.batches()),
             groups: Groups::new(&self.aggregates)?,

@@ -332,12 +332,7 @@ impl ExecutionPlan for ShaleScanExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return Err(DataFusionError::Internal(
-                "ShaleScanExec has no children".into(),
-            ));
-        }
-        Ok(self)
+        leaf_with_children(self, children)
     }
 
     fn execute(
@@ -345,15 +340,37 @@ impl ExecutionPlan for ShaleScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
-        let p = self.partitions.get(partition).ok_or_else(|| {
-            DataFusionError::Internal(format!(
-                "ShaleScanExec has {} partitions, not {}",
-                self.partitions.len(),
-                partition + 1
-            ))
-        })?;
-        Ok(p.execute())
+        Ok(partition_of(self.name(), &self.partitions, partition)?.execute())
     }
+}
+
+/// `with_new_children` of a plan node that has none (a scan): itself, if given none.
+pub(crate) fn leaf_with_children(
+    node: Arc<dyn ExecutionPlan>,
+    children: Vec<Arc<dyn ExecutionPlan>>,
+) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    if !children.is_empty() {
+        return Err(DataFusionError::Internal(format!(
+            "{} has no children",
+            node.name()
+        )));
+    }
+    Ok(node)
+}
+
+/// Partition `partition` of node `name`'s scan partitions.
+pub(crate) fn partition_of<'a>(
+    name: &str,
+    partitions: &'a [ScanPartition],
+    partition: usize,
+) -> datafusion::common::Result<&'a ScanPartition> {
+    partitions.get(partition).ok_or_else(|| {
+        DataFusionError::Internal(format!(
+            "{name} has {} partitions, not {}",
+            partitions.len(),
+            partition + 1
+        ))
+    })
 }
 
 /// One engine scan shared by the partitions of a plan: each partition claims the next unread
