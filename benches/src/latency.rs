@@ -70,7 +70,9 @@ pub fn probe_loads(
 /// segments, the disk's own write-back and discards) falls on both sides alike, where one
 /// window after the other put all of it on the second. A busy slice starts backups until its
 /// time is up and goes on probing until the last one has ended, so every phase of every backup
-/// (its final flushes too) is probed, and the idle slices are idle. Returns the idle and busy
+/// (its final flushes too) is probed, and the idle slices are idle. The repositories are dropped
+/// at the end but their directories stay under `work` for the caller to remove when nothing
+/// is being measured (see [`BackgroundBackups`] on deletions). Returns the idle and busy
 /// latencies, the backups run, and the seconds the busy slices took.
 pub fn probe_alternating(
     engine: &Engine,
@@ -100,16 +102,16 @@ pub fn probe_alternating(
         busy_secs += start.elapsed().as_secs_f64();
     }
     let started = background.started;
-    background.clean_up()?;
+    background.drop_repositories()?;
     Ok((idle, busy, started, busy_secs))
 }
 
 /// Full backups of `bench` run back to back, each into a fresh repository (a content-addressed
 /// repository that already holds the files would copy nothing and measure nothing). The
-/// repositories are removed after the window, not between backups: this machine's root file
-/// system is mounted with `discard`, so deleting a 225 MB repository makes the next journal
-/// commit (the next load's fsync) issue its discards inline, a cost of the harness's cleanup,
-/// not of a backup.
+/// repositories' files are not removed between backups, nor by this type: this machine's root
+/// file system is mounted with `discard`, so deleting a 225 MB repository makes the next journal
+/// commit (the next load's fsync, the next backup's flush) issue its discards inline, a cost
+/// of the harness's cleanup, not of what is measured.
 #[derive(Debug)]
 pub struct BackgroundBackups<'a> {
     backups: &'a Backups,
@@ -161,12 +163,12 @@ impl BackgroundBackups<'_> {
         Ok(())
     }
 
-    /// After the window: waits for the running backup and removes every repository.
-    pub fn clean_up(&mut self) -> Fallible<()> {
+    /// After the window: waits for the running backup and drops every repository (DROP
+    /// REPOSITORY leaves the files, under `work`).
+    pub fn drop_repositories(&mut self) -> Fallible<()> {
         self.finish()?;
-        for (name, location) in self.done.drain(..) {
+        for (name, _) in self.done.drain(..) {
             self.backups.drop_repository(&name)?;
-            std::fs::remove_dir_all(&location)?;
         }
         Ok(())
     }

@@ -101,7 +101,8 @@ fn main() -> Fallible<()> {
             );
             ratios[i].push(during / idle);
             per_backup[i].push(each);
-            std::fs::remove_dir_all(&work)?;
+            // The repositories stay until the end (the temporary directory's removal): a
+            // deletion's discards would slow the next round's loads.
         }
     }
     for (i, (name, _)) in settings.iter().enumerate() {
