@@ -699,11 +699,11 @@ impl FsWriter {
 
 impl ObjectWriter for FsWriter {
     fn write_all(&mut self, data: &[u8], _check: &dyn Fn() -> Result<()>) -> Result<()> {
+        if self.file.is_some() {
+            self.wait_for_foreground();
+        }
         match self.file.as_mut() {
             Some(f) => {
-                if let Some((foreground, max)) = &self.yield_to {
-                    foreground.yield_to(*max);
-                }
                 f.write_all(data)?;
                 self.written += data.len() as u64;
                 // Each chunk's write-back starts now and the previous one's is waited for: a

@@ -256,12 +256,13 @@ impl Groups {
     }
 
     fn group_of(&mut self, value: Option<&str>) -> usize {
-        if let Some(&g) = self.index.get(&value.map(str::to_owned)) {
+        let value = value.map(str::to_owned);
+        if let Some(&g) = self.index.get(&value) {
             return g;
         }
         let g = self.values.len();
-        self.values.push(value.map(str::to_owned));
-        self.index.insert(value.map(str::to_owned), g);
+        self.values.push(value.clone());
+        self.index.insert(value, g);
         g
     }
 
