@@ -2,7 +2,7 @@
 //! time, rows/s, Arrow MB/s and the bytes on disk; then the on-disk bytes per column. A driver for
 //! `perf record` and for comparing writer settings without criterion's overhead.
 //!
-//! `SHALE_BENCH_ROWS=2000000 cargo run --release -p shale-benches --no-default-features --example load_profile [runs]`
+//! `SHALE_BENCH_ROWS=2000000 [SHALE_BENCH_BATCH_ROWS=65536] cargo run --release -p shale-benches --no-default-features --example load_profile [runs]`
 
 use std::time::Instant;
 
@@ -29,7 +29,16 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    let batches: Vec<_> = anchor_batches(rows).collect();
+    // `SHALE_BENCH_BATCH_ROWS`: the rows per input batch (default [`BATCH_ROWS`]), to see what
+    // small batches cost a load.
+    let batch_rows = std::env::var("SHALE_BENCH_BATCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCH_ROWS);
+    let batches: Vec<_> = (0..rows)
+        .step_by(batch_rows)
+        .map(|start| anchor_batch(start, batch_rows.min(rows - start)))
+        .collect();
     let arrow_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let mut times = Vec::new();
     let mut cpu_times = Vec::new();

@@ -45,12 +45,14 @@ use crate::{Distribution, names};
 /// Rows after which a load or compaction starts a new segment file in a tablet.
 pub const SEGMENT_ROWS_MAX: u64 = 4 << 20;
 
-/// Rows a load gathers for one tablet before sorting them by the key columns and writing them as
-/// one row group.
+/// Rows a load gathers for one tablet whose rows came out of key order before sorting them by
+/// the key columns and writing them as one row group (rows in key order stream into row groups
+/// of as many rows).
 pub const RUN_ROWS_MAX: usize = crate::segment::ROW_GROUP_ROWS;
 
-/// Bytes of Arrow data a load holds unwritten, shared by its workers; past it a worker sorts and
-/// writes its largest gathered run early, so a load's memory stays bounded whatever its size.
+/// Bytes a load holds unwritten (gathered Arrow rows and encoded row groups in progress), shared
+/// by its workers; past it a worker writes out the tablet holding the most early, so a load's
+/// memory stays bounded whatever its size.
 pub const LOAD_BUFFER_BYTES_MAX: usize = 256 << 20;
 
 /// Settings for [`Engine::open_with`].
@@ -1188,35 +1190,75 @@ where
             }));
         }
         let mut error: Option<Error> = None;
-        'batches: for batch in batches {
-            let split = batch
-                .and_then(|b| conform(table, b))
-                .and_then(|b| splitter.split(b));
-            match split {
-                Ok(Some(split)) => {
-                    // One message per worker and input batch, with the pieces of its tablets.
-                    let mut shares: Vec<Vec<((usize, u32), RecordBatch)>> =
-                        vec![Vec::new(); workers];
-                    for group in &split.groups {
-                        match split.piece(group) {
-                            Ok(piece) => shares[worker_of(group.0, workers)].push((group.0, piece)),
-                            Err(e) => {
-                                error = Some(e);
-                                break 'batches;
-                            }
-                        }
-                    }
-                    for (sender, share) in senders.iter().zip(shares) {
-                        if !share.is_empty() && sender.send(share).is_err() {
-                            break 'batches;
-                        }
-                    }
+        // Splits a batch and sends each worker the pieces of its tablets, one message per
+        // worker; `false` when a worker has stopped (its error is collected below).
+        let dispatch = |batch: RecordBatch, splitter: &mut Splitter| -> Result<bool> {
+            let Some(split) = splitter.split(batch)? else {
+                return Ok(true);
+            };
+            let mut shares: Vec<Vec<((usize, u32), RecordBatch)>> = vec![Vec::new(); workers];
+            for group in &split.groups {
+                shares[worker_of(group.0, workers)].push((group.0, split.piece(group)?));
+            }
+            for (sender, share) in senders.iter().zip(shares) {
+                if !share.is_empty() && sender.send(share).is_err() {
+                    return Ok(false);
                 }
-                Ok(None) => {}
+            }
+            Ok(true)
+        };
+        // Small batches are gathered until SPLIT_ROWS_MIN rows, in arrival order.
+        let mut small: Vec<RecordBatch> = Vec::new();
+        let mut small_rows = 0;
+        let gather = |small: &mut Vec<RecordBatch>| -> Result<Option<RecordBatch>> {
+            Ok(match small.len() {
+                0 => None,
+                1 => small.pop(),
+                _ => {
+                    let batch = concat_batches(table.schema.arrow_schema(), small.iter())?;
+                    small.clear();
+                    Some(batch)
+                }
+            })
+        };
+        for batch in batches {
+            let step = batch.and_then(|b| conform(table, b)).and_then(|b| {
+                if b.num_rows() >= SPLIT_ROWS_MIN {
+                    small_rows = 0;
+                    if let Some(g) = gather(&mut small)?
+                        && !dispatch(g, &mut splitter)?
+                    {
+                        return Ok(false);
+                    }
+                    return dispatch(b, &mut splitter);
+                }
+                small_rows += b.num_rows();
+                small.push(b);
+                if small_rows < SPLIT_ROWS_MIN {
+                    return Ok(true);
+                }
+                small_rows = 0;
+                match gather(&mut small)? {
+                    Some(b) => dispatch(b, &mut splitter),
+                    None => Ok(true),
+                }
+            });
+            match step {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) => {
                     error = Some(e);
                     break;
                 }
+            }
+        }
+        if error.is_none() {
+            let last = gather(&mut small).and_then(|b| match b {
+                Some(b) => dispatch(b, &mut splitter),
+                None => Ok(true),
+            });
+            if let Err(e) = last {
+                error = Some(e);
             }
         }
         drop(senders);
@@ -1261,6 +1303,12 @@ where
         result
     })
 }
+
+/// Input batches of fewer rows are concatenated (in arrival order) up to this many before they
+/// are split: split into a table's tablets, a small batch makes pieces of a few rows each, and
+/// each piece costs the Parquet writer as much as hundreds of rows (8 Ki-row batches into 96
+/// tablets loaded at half the speed of 64 Ki-row ones, `benches/examples/load_profile.rs`).
+const SPLIT_ROWS_MIN: usize = 64 * 1024;
 
 /// Maps each row of a batch to its (partition index, bucket) and cuts the batch into pieces.
 struct Splitter<'a> {
@@ -1420,19 +1468,35 @@ fn group_rows(partition_of: &[u32], bucket_of: &[u32], buckets: u32) -> (Vec<u32
     }
 }
 
-/// The open segment writers of the tablets one load worker owns, and the rows it has gathered
-/// for each of them but not written yet.
+/// Rows a streaming tablet gathers before it encodes them: its first ones choose the segment's
+/// column encodings (`ColumnEncoding::choose` samples 1 Ki rows), and encoding a tablet's rows
+/// 16 Ki at a time keeps its Parquet writer's state in cache, where a piece at a time (a few
+/// hundred rows, with a worker's 48 tablets taking turns) cost the benchmark's load 8% more CPU.
+const STREAM_ROWS: usize = 16 * 1024;
+
+/// The open segment writers of the tablets one load worker owns, and the rows it holds for them
+/// unwritten.
+///
+/// A tablet's rows *stream* while they arrive in key order (ascending ids, times, or a table
+/// without key columns): each piece is encoded into the segment's row group in progress as it
+/// comes, and the Parquet writer ends a row group at [`RUN_ROWS_MAX`] rows, so the workers
+/// encode from the first batch on instead of gathering runs first. The first piece out of order
+/// ends the row group in progress and turns the tablet to *sorting* for the rest of the load:
+/// its pieces are gathered into runs of up to [`RUN_ROWS_MAX`] rows, each sorted by the key and
+/// written as one row group. Either way every row group is in key order. What a worker holds
+/// (the Arrow pieces it gathered and the encoded row groups in progress) stays within its share
+/// of [`LOAD_BUFFER_BYTES_MAX`]: past it, the tablet holding the most is written out early.
 struct TabletWriters<'a> {
     engine: &'a Engine,
     table: &'a Table,
     /// Per (partition index, bucket): the tablet's rowset id, its open writer and finished files.
     tablets: HashMap<(usize, u32), TabletState>,
-    /// Schema indices of the key columns, which each run is sorted by.
+    /// Schema indices of the key columns, which each row group is in the order of.
     key_columns: Vec<usize>,
-    /// Bytes gathered in all tablets' runs.
-    run_bytes: usize,
+    /// Bytes held over all tablets: gathered pieces and row groups in progress.
+    held_bytes: usize,
     /// This worker's share of [`LOAD_BUFFER_BYTES_MAX`].
-    run_bytes_max: usize,
+    held_bytes_max: usize,
     /// Finished segment files not fsynced yet.
     unsynced: Vec<Box<dyn WritableFile>>,
 }
@@ -1441,10 +1505,23 @@ struct TabletState {
     rowset_id: u64,
     writer: Option<SegmentWriter>,
     finished: Vec<SegmentMeta>,
-    /// Pieces gathered for the next run.
+    /// Pieces gathered and not written: when sorting, the next run; when streaming, the first
+    /// rows, until there are enough to choose the encodings from.
     run: Vec<RecordBatch>,
     run_rows: usize,
     run_bytes: usize,
+    /// The memory of the writer's row group in progress, as last measured.
+    writer_bytes: usize,
+    /// Whether every piece so far came in key order (see [`TabletWriters`]).
+    streaming: bool,
+    /// While streaming, the first key column's value in the last row received.
+    last_key: Option<i128>,
+}
+
+impl TabletState {
+    fn held(&self) -> usize {
+        self.run_bytes + self.writer_bytes
+    }
 }
 
 impl<'a> TabletWriters<'a> {
@@ -1461,14 +1538,15 @@ impl<'a> TabletWriters<'a> {
                 .enumerate()
                 .map(|(i, _)| i)
                 .collect(),
-            run_bytes: 0,
-            run_bytes_max: LOAD_BUFFER_BYTES_MAX / workers.max(1),
+            held_bytes: 0,
+            held_bytes_max: LOAD_BUFFER_BYTES_MAX / workers.max(1),
             unsynced: Vec::new(),
         }
     }
 
-    /// Gathers a piece for its tablet; writes the tablet's run once it is full, and the largest
-    /// runs while this worker holds more than its share of bytes.
+    /// Takes a piece for its tablet: encodes it at once while the tablet streams, gathers it
+    /// (and writes the run once full) when it sorts; then writes out the tablets holding the
+    /// most while this worker holds more than its share.
     fn write(&mut self, key: (usize, u32), piece: RecordBatch) -> Result<()> {
         let engine = self.engine;
         let state = self.tablets.entry(key).or_insert_with(|| TabletState {
@@ -1478,38 +1556,113 @@ impl<'a> TabletWriters<'a> {
             run: Vec::new(),
             run_rows: 0,
             run_bytes: 0,
+            writer_bytes: 0,
+            streaming: true,
+            last_key: None,
         });
+        if state.streaming && !follows_in_key_order(&piece, &self.key_columns, &mut state.last_key)
+        {
+            // What streamed ends its row group, in order; the rows gathered and not written yet
+            // start the first run.
+            state.streaming = false;
+            if let Some(w) = state.writer.as_mut() {
+                w.end_row_group()?;
+            }
+            self.held_bytes -= state.writer_bytes;
+            state.writer_bytes = 0;
+        }
         let bytes = piece.get_array_memory_size();
         state.run_rows += piece.num_rows();
         state.run_bytes += bytes;
         state.run.push(piece);
-        self.run_bytes += bytes;
-        if state.run_rows >= RUN_ROWS_MAX {
+        self.held_bytes += bytes;
+        if state.streaming {
+            if state.run_rows >= STREAM_ROWS {
+                self.write_stream(key)?;
+            }
+        } else if state.run_rows >= RUN_ROWS_MAX {
             self.write_run(key)?;
         }
-        while self.run_bytes > self.run_bytes_max {
+        while self.held_bytes > self.held_bytes_max {
             let Some(largest) = self
                 .tablets
                 .iter()
-                .filter(|(_, s)| s.run_rows > 0)
-                .max_by_key(|(_, s)| s.run_bytes)
+                .filter(|(_, s)| s.held() > 0)
+                .max_by_key(|(_, s)| s.held())
                 .map(|(k, _)| *k)
             else {
                 break;
             };
-            self.write_run(largest)?;
+            self.write_out(largest)?;
         }
         Ok(())
     }
 
-    /// Sorts the tablet's gathered rows by the key columns and writes them as one row group.
+    /// Writes what a tablet holds and ends its row group in progress.
+    fn write_out(&mut self, key: (usize, u32)) -> Result<()> {
+        let Some(streaming) = self.tablets.get(&key).map(|s| s.streaming) else {
+            return Ok(());
+        };
+        if !streaming {
+            return self.write_run(key);
+        }
+        self.write_stream(key)?;
+        if let Some(state) = self.tablets.get_mut(&key) {
+            if let Some(w) = state.writer.as_mut() {
+                w.end_row_group()?;
+            }
+            self.held_bytes -= state.writer_bytes;
+            state.writer_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Encodes a streaming tablet's gathered pieces into its row group in progress.
+    fn write_stream(&mut self, key: (usize, u32)) -> Result<()> {
+        let engine = self.engine;
+        let table = self.table;
+        let Some(state) = self.tablets.get_mut(&key) else {
+            return Ok(());
+        };
+        self.held_bytes -= state.run_bytes;
+        state.run_bytes = 0;
+        state.run_rows = 0;
+        let mut run = std::mem::take(&mut state.run);
+        if run.is_empty() {
+            return Ok(());
+        }
+        if state.writer.is_none() && run.len() > 1 {
+            // The file's encodings are chosen from its first batch: all the rows gathered.
+            run = vec![concat_batches(table.schema.arrow_schema(), &run)?];
+        }
+        let w = open_writer(engine, table, key, state, &run[0])?;
+        for piece in &run {
+            w.write(piece)?;
+        }
+        drop(run);
+        let in_progress = w.memory_size();
+        let full = w.row_count() >= SEGMENT_ROWS_MAX;
+        self.held_bytes = self.held_bytes - state.writer_bytes + in_progress;
+        state.writer_bytes = in_progress;
+        if full && let Some(w) = state.writer.take() {
+            let (meta, file) = w.finish_unsynced(&table.schema)?;
+            state.finished.push(meta);
+            self.unsynced.push(file);
+            self.held_bytes -= state.writer_bytes;
+            state.writer_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Sorts a sorting tablet's gathered rows by the key columns and writes them as one row
+    /// group.
     fn write_run(&mut self, key: (usize, u32)) -> Result<()> {
         let engine = self.engine;
         let table = self.table;
         let Some(state) = self.tablets.get_mut(&key) else {
             return Ok(());
         };
-        self.run_bytes -= state.run_bytes;
+        self.held_bytes -= state.run_bytes;
         state.run_bytes = 0;
         state.run_rows = 0;
         let mut run = std::mem::take(&mut state.run);
@@ -1525,48 +1678,28 @@ impl<'a> TabletWriters<'a> {
             };
             run = vec![sort_by_key(batch, &self.key_columns)?];
         }
-        if state.writer.is_none() {
-            let partition = &table.partitions[key.0];
-            let tablet = &partition.tablets[key.1 as usize];
-            let rel = segment_path(
-                table.id,
-                partition.id,
-                tablet.id,
-                state.rowset_id,
-                state.finished.len(),
-            );
-            state.writer = Some(SegmentWriter::create(
-                &*engine.inner.storage,
-                &engine.inner.root,
-                rel,
-                &table.schema,
-                Codec::from_properties(&table.properties)?,
-                &run[0],
-            )?);
+        let w = open_writer(engine, table, key, state, &run[0])?;
+        for piece in &run {
+            w.write(piece)?;
         }
-        if let Some(w) = state.writer.as_mut() {
-            for piece in &run {
-                w.write(piece)?;
-            }
-            drop(run);
-            w.end_row_group()?;
-            if w.row_count() >= SEGMENT_ROWS_MAX
-                && let Some(w) = state.writer.take()
-            {
-                let (meta, file) = w.finish_unsynced(&table.schema)?;
-                state.finished.push(meta);
-                self.unsynced.push(file);
-            }
+        drop(run);
+        w.end_row_group()?;
+        if w.row_count() >= SEGMENT_ROWS_MAX
+            && let Some(w) = state.writer.take()
+        {
+            let (meta, file) = w.finish_unsynced(&table.schema)?;
+            state.finished.push(meta);
+            self.unsynced.push(file);
         }
         Ok(())
     }
 
-    /// Writes every gathered run and finishes every open segment (fsyncs are left to the
-    /// caller, in [`TabletWriters::unsynced`]).
+    /// Writes everything held and finishes every open segment (fsyncs are left to the caller,
+    /// in [`TabletWriters::unsynced`]).
     fn finish(&mut self) -> Result<()> {
         let keys: Vec<(usize, u32)> = self.tablets.keys().copied().collect();
         for key in keys {
-            self.write_run(key)?;
+            self.write_out(key)?;
         }
         for state in self.tablets.values_mut() {
             if let Some(w) = state.writer.take() {
@@ -1614,37 +1747,81 @@ impl<'a> TabletWriters<'a> {
     }
 }
 
+/// The tablet's open segment writer, created for `first` (its encodings are chosen from it)
+/// as the rowset's next file if there is none.
+fn open_writer<'s>(
+    engine: &Engine,
+    table: &Table,
+    (partition_index, bucket): (usize, u32),
+    state: &'s mut TabletState,
+    first: &RecordBatch,
+) -> Result<&'s mut SegmentWriter> {
+    let writer = match state.writer.take() {
+        Some(w) => w,
+        None => {
+            let partition = &table.partitions[partition_index];
+            let tablet = &partition.tablets[bucket as usize];
+            let rel = segment_path(
+                table.id,
+                partition.id,
+                tablet.id,
+                state.rowset_id,
+                state.finished.len(),
+            );
+            SegmentWriter::create(
+                &*engine.inner.storage,
+                &engine.inner.root,
+                rel,
+                &table.schema,
+                Codec::from_properties(&table.properties)?,
+                first,
+            )?
+        }
+    };
+    Ok(state.writer.insert(writer))
+}
+
 /// Whether the pieces of a run, one after the other, are in key order: each ascending in its
 /// first key column (strictly, when later key columns exist) and each starting at or after
 /// (strictly after) where the previous one ended. `false` when unknown.
 fn run_in_order(run: &[RecordBatch], key_columns: &[usize]) -> bool {
+    let mut last = None;
+    run.iter()
+        .all(|piece| follows_in_key_order(piece, key_columns, &mut last))
+}
+
+/// Whether `piece` is in key order and starts at or after (strictly after, when later key
+/// columns exist) `last`, the first key column's value in the row before it; then `last`
+/// becomes the piece's last value. `false` when unknown; `true` without key columns.
+fn follows_in_key_order(
+    piece: &RecordBatch,
+    key_columns: &[usize],
+    last: &mut Option<i128>,
+) -> bool {
     let Some(first) = key_columns.first() else {
         return true;
     };
     let strict = key_columns.len() > 1;
-    let mut previous_last: Option<i128> = None;
-    for piece in run {
-        let column = piece.column(*first);
-        if column.is_empty() {
-            continue;
-        }
-        // `ascending` is false for NULLs and types it does not know, so both ends are integers.
-        if !ascending(column.as_ref(), strict) {
-            return false;
-        }
-        let value = |row| crate::types::Value::from_array(column.as_ref(), row);
-        let (Some(crate::types::Value::Int(head)), Some(crate::types::Value::Int(tail))) =
-            (value(0), value(column.len() - 1))
-        else {
-            return false;
-        };
-        if let Some(last) = previous_last
-            && (head < last || (strict && head == last))
-        {
-            return false;
-        }
-        previous_last = Some(tail);
+    let column = piece.column(*first);
+    if column.is_empty() {
+        return true;
     }
+    // `ascending` is false for NULLs and types it does not know, so both ends are integers.
+    if !ascending(column.as_ref(), strict) {
+        return false;
+    }
+    let value = |row| crate::types::Value::from_array(column.as_ref(), row);
+    let (Some(crate::types::Value::Int(head)), Some(crate::types::Value::Int(tail))) =
+        (value(0), value(column.len() - 1))
+    else {
+        return false;
+    };
+    if let Some(previous) = *last
+        && (head < previous || (strict && head == previous))
+    {
+        return false;
+    }
+    *last = Some(tail);
     true
 }
 

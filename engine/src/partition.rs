@@ -363,29 +363,43 @@ impl RangeRouter {
         }
     }
 
-    /// [`RangeRouter::route`] for a key of a 64-bit or narrower column, with `bounds_i64`.
+    /// The range holding `key` of a 64-bit or narrower column, with `bounds_i64`.
     #[inline]
-    fn route_i64(
-        &self,
-        (lowers, uppers): &(Vec<i64>, Vec<i64>),
-        key: i64,
-        last: &mut usize,
-    ) -> Option<usize> {
-        let contains = |r: usize| {
-            lowers[r] <= key && (key < uppers[r] || (self.unbounded_above && r + 1 == uppers.len()))
-        };
-        if *last < lowers.len() && contains(*last) {
-            return Some(self.partitions[*last]);
-        }
+    fn range_i64(&self, (lowers, uppers): &(Vec<i64>, Vec<i64>), key: i64) -> Option<usize> {
         // The standard binary search compiles to conditional moves: no mispredictions on keys
         // in random order.
         let r = lowers.partition_point(|l| *l <= key).checked_sub(1)?;
-        if contains(r) {
-            *last = r;
-            Some(self.partitions[r])
-        } else {
-            None
+        let below_upper = key < uppers[r] || (self.unbounded_above && r + 1 == uppers.len());
+        below_upper.then_some(r)
+    }
+
+    /// The partition of every key of a 64-bit or narrower column, with `bounds_i64`; or the
+    /// first key that fits no partition.
+    fn route_all_i64(
+        &self,
+        bounds: &(Vec<i64>, Vec<i64>),
+        keys: impl ExactSizeIterator<Item = i64> + Clone,
+        out: &mut Vec<u32>,
+    ) -> std::result::Result<(), i64> {
+        // Keys that all fall in one range (a batch in time order) take two searches; other
+        // keys one each, with no guess of the range that a key in random order would miss.
+        let (min, max) = keys
+            .clone()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), k| (lo.min(k), hi.max(k)));
+        if keys.len() > 0
+            && let Some(r) = self.range_i64(bounds, min)
+            && self.range_i64(bounds, max) == Some(r)
+        {
+            out.resize(keys.len(), self.partitions[r] as u32);
+            return Ok(());
         }
+        for key in keys {
+            match self.range_i64(bounds, key) {
+                Some(r) => out.push(self.partitions[r] as u32),
+                None => return Err(key),
+            }
+        }
+        Ok(())
     }
 
     /// The partition holding `key`. `last` is the range the previous key fell in, tried first:
@@ -503,14 +517,10 @@ impl Router {
                         if a.null_count() > 0 {
                             return Err(None);
                         }
-                        let mut last = 0;
-                        for value in a.values() {
-                            let key = i64::from(*value);
-                            match ranges.route_i64(bounds, key, &mut last) {
-                                Some(p) => out.push(p as u32),
-                                None => return Err(Some(Value::Int(key.into()))),
-                            }
-                        }
+                        let values = a.values().iter().map(|v| i64::from(*v));
+                        ranges
+                            .route_all_i64(bounds, values, &mut out)
+                            .map_err(|key| Some(Value::Int(key.into())))?;
                     }
                     _ => ints!($t),
                 }
