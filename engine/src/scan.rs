@@ -344,7 +344,7 @@ pub struct SegmentScan {
     /// The batches' schema.
     schema: SchemaRef,
     path: std::path::PathBuf,
-    reader: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
+    reader: Option<crate::segment::SegmentReader>,
     /// Schema indices of the columns read: the projection plus the filtered columns, in order.
     read: Vec<usize>,
     /// Schema indices of the columns returned, in the projection's order.

@@ -930,3 +930,80 @@ fn tiny_batches_are_gathered_before_the_segment_chooses_its_encodings() {
         (0..30_000).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn scans_of_segments_with_several_row_groups_prune_each_and_never_mix_them_in_a_batch() {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    keyed_table(&engine);
+    // Two row groups: 0..200,000 streamed in order, then 930,001..=1,000,000 scrambled.
+    let mut batches: Vec<_> = (0..200_000)
+        .step_by(70_000)
+        .map(|s| keyed_batch(&engine, s..(s + 70_000).min(200_000)))
+        .collect();
+    batches.push(keyed_batch(
+        &engine,
+        (0..70_000).map(|i| 1_000_000 - (i * 7_919) % 70_000),
+    ));
+    engine.load("db", "k", batches).unwrap();
+    assert_eq!(row_group_ids(&engine, "db", "k").len(), 2);
+    let snapshot = engine.snapshot();
+    for (low, high, expected) in [
+        (
+            199_990,
+            930_005,
+            (199_990..200_000)
+                .chain(930_001..=930_005)
+                .collect::<Vec<i64>>(),
+        ),
+        (10, 20, (10..=20).collect()),
+        (999_990, 2_000_000, (999_990..=1_000_000).collect()),
+        (200_000, 930_000, vec![]),
+    ] {
+        let options = ScanOptions {
+            predicates: vec![Predicate::Between(
+                "id".into(),
+                Value::Int(low),
+                Value::Int(high),
+            )],
+            exact: true,
+            batch_size: 4096,
+            ..ScanOptions::default()
+        };
+        let mut got = Vec::new();
+        for batch in engine.scan(&snapshot, "db", "k", options).unwrap() {
+            let ids: Vec<i64> = batch
+                .unwrap()
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec();
+            assert!(
+                ids.iter().all(|i| *i < 200_000) || ids.iter().all(|i| *i > 930_000),
+                "a batch mixes two row groups"
+            );
+            got.extend(ids);
+        }
+        got.sort_unstable();
+        assert_eq!(got, expected, "{low}..={high}");
+    }
+    // A whole scan in batches of 8 Ki rows: the first row group's last batch is short, not
+    // filled from the next one.
+    let mut sizes = Vec::new();
+    let options = ScanOptions {
+        batch_size: 8192,
+        ..ScanOptions::default()
+    };
+    for batch in engine.scan(&snapshot, "db", "k", options).unwrap() {
+        let batch = batch.unwrap();
+        let ids = batch.column(0).as_primitive::<Int64Type>();
+        assert!(
+            ids.values().iter().all(|i| *i < 200_000) || ids.values().iter().all(|i| *i > 930_000),
+            "a batch mixes two row groups"
+        );
+        sizes.push(batch.num_rows());
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 270_000);
+}
