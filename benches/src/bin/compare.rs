@@ -168,6 +168,7 @@ fn shale_runs(args: &Args, r: &mut Results) -> Fallible<()> {
             Ok(engine)
         })?;
         s.load.push(t);
+        println!("  load {t:.4} s");
         bytes = dir_bytes(&data.join("segments"));
         // GROUP BY through SQL (DataFusion over engine scans), first query of a fresh session.
         // Every job's state changes, timed, to print where a backup or a restore spends its time.
