@@ -1468,11 +1468,16 @@ fn group_rows(partition_of: &[u32], bucket_of: &[u32], buckets: u32) -> (Vec<u32
     }
 }
 
-/// Rows a streaming tablet gathers before it encodes them: its first ones choose the segment's
-/// column encodings (`ColumnEncoding::choose` samples 1 Ki rows), and encoding a tablet's rows
-/// 16 Ki at a time keeps its Parquet writer's state in cache, where a piece at a time (a few
-/// hundred rows, with a worker's 48 tablets taking turns) cost the benchmark's load 8% more CPU.
+/// Rows a streaming tablet gathers before it encodes them (once its file is open): encoding a
+/// tablet's rows 16 Ki at a time keeps its Parquet writer's state in cache, where a piece at a
+/// time (a few hundred rows, with a worker's 48 tablets taking turns) cost the benchmark's load
+/// 8% more CPU.
 const STREAM_ROWS: usize = 16 * 1024;
+
+/// Rows a streaming tablet gathers before its segment file is created: enough for
+/// `ColumnEncoding::choose`'s 1 Ki-row sample, few enough that a load's workers start encoding
+/// once its first 400 Ki rows (over 96 tablets) are split, not its first 1.5 Mi.
+const STREAM_START_ROWS: usize = 4 * 1024;
 
 /// The open segment writers of the tablets one load worker owns, and the rows it holds for them
 /// unwritten.
@@ -1577,7 +1582,13 @@ impl<'a> TabletWriters<'a> {
         state.run.push(piece);
         self.held_bytes += bytes;
         if state.streaming {
-            if state.run_rows >= STREAM_ROWS {
+            // The first rows go out sooner, so the workers start encoding early in a load.
+            let due = if state.writer.is_none() {
+                STREAM_START_ROWS
+            } else {
+                STREAM_ROWS
+            };
+            if state.run_rows >= due {
                 self.write_stream(key)?;
             }
         } else if state.run_rows >= RUN_ROWS_MAX {
