@@ -778,6 +778,8 @@ pub(crate) struct SegmentWriter {
     relative: String,
     stats: Vec<StatsAccumulator>,
     row_count: u64,
+    /// Bytes of the file whose write-back [`SegmentWriter::pace_writeback`] has started.
+    paced: u64,
 }
 
 impl std::fmt::Debug for SegmentWriter {
@@ -787,6 +789,10 @@ impl std::fmt::Debug for SegmentWriter {
             .finish()
     }
 }
+
+/// Bytes a segment file gets before its write-back is started (see
+/// `SegmentWriter::pace_writeback`).
+const PACE_BYTES_MIN: u64 = 1 << 20;
 
 /// Rows of a segment's first batch looked at to choose its column encodings.
 const ENCODING_SAMPLE_ROWS: usize = 1024;
@@ -1018,6 +1024,7 @@ impl SegmentWriter {
                 })
                 .collect(),
             row_count: 0,
+            paced: 0,
         })
     }
 
@@ -1065,8 +1072,17 @@ impl SegmentWriter {
         self.pace_writeback()
     }
 
+    /// Starts the write-back of what the file got since the last call, once that is at least
+    /// [`PACE_BYTES_MIN`]: a small file's bytes wait for the load's parallel fsyncs, and a
+    /// sync_file_range per small file (called in turn by a worker) waited behind a running
+    /// backup's writes.
     fn pace_writeback(&mut self) -> Result<()> {
-        match self.writer.inner_mut().file.as_mut() {
+        let sink = self.writer.inner_mut();
+        if sink.size - self.paced < PACE_BYTES_MIN {
+            return Ok(());
+        }
+        self.paced = sink.size;
+        match sink.file.as_mut() {
             Some(file) => file.pace_writeback(),
             None => Ok(()),
         }
