@@ -1527,6 +1527,14 @@ impl TabletState {
     fn held(&self) -> usize {
         self.run_bytes + self.writer_bytes
     }
+
+    /// The gathered pieces, taken out of `held_bytes` too.
+    fn take_run(&mut self, held_bytes: &mut usize) -> Vec<RecordBatch> {
+        *held_bytes -= self.run_bytes;
+        self.run_bytes = 0;
+        self.run_rows = 0;
+        std::mem::take(&mut self.run)
+    }
 }
 
 impl<'a> TabletWriters<'a> {
@@ -1635,10 +1643,7 @@ impl<'a> TabletWriters<'a> {
         let Some(state) = self.tablets.get_mut(&key) else {
             return Ok(());
         };
-        self.held_bytes -= state.run_bytes;
-        state.run_bytes = 0;
-        state.run_rows = 0;
-        let mut run = std::mem::take(&mut state.run);
+        let mut run = state.take_run(&mut self.held_bytes);
         if run.is_empty() {
             return Ok(());
         }
@@ -1673,10 +1678,7 @@ impl<'a> TabletWriters<'a> {
         let Some(state) = self.tablets.get_mut(&key) else {
             return Ok(());
         };
-        self.held_bytes -= state.run_bytes;
-        state.run_bytes = 0;
-        state.run_rows = 0;
-        let mut run = std::mem::take(&mut state.run);
+        let mut run = state.take_run(&mut self.held_bytes);
         if run.is_empty() {
             return Ok(());
         }

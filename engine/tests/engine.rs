@@ -835,26 +835,31 @@ fn keyed_table(engine: &Engine) {
     engine.create_table("db", def).unwrap();
 }
 
-#[test]
-fn rows_in_key_order_stream_and_a_load_that_turns_unordered_keeps_every_row_group_sorted() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    keyed_table(&engine);
-    // Ascending ids streamed in batches big enough to be split as they come, then ids that go
-    // back below them, then scrambled ones.
+/// Loads into `db.k` ascending ids 0..200,000 in batches big enough to be split as they come,
+/// then ids that go back below them (930,001..=1,000,000, scrambled); returns the ids loaded.
+fn load_ordered_then_scrambled(engine: &Engine) -> Vec<i64> {
     let mut loaded: Vec<i64> = Vec::new();
     let mut batches = Vec::new();
     for start in (0..200_000).step_by(70_000) {
         let ids: Vec<i64> = (start..(start + 70_000).min(200_000)).collect();
         loaded.extend(&ids);
-        batches.push(keyed_batch(&engine, ids));
+        batches.push(keyed_batch(engine, ids));
     }
     let back: Vec<i64> = (0..70_000)
         .map(|i| 1_000_000 - (i * 7_919) % 70_000)
         .collect();
     loaded.extend(&back);
-    batches.push(keyed_batch(&engine, back));
+    batches.push(keyed_batch(engine, back));
     engine.load("db", "k", batches).unwrap();
+    loaded
+}
+
+#[test]
+fn rows_in_key_order_stream_and_a_load_that_turns_unordered_keeps_every_row_group_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    keyed_table(&engine);
+    let mut loaded = load_ordered_then_scrambled(&engine);
 
     let groups = row_group_ids(&engine, "db", "k");
     for g in &groups {
@@ -939,15 +944,7 @@ fn scans_of_segments_with_several_row_groups_prune_each_and_never_mix_them_in_a_
     let engine = Engine::open(dir.path()).unwrap();
     keyed_table(&engine);
     // Two row groups: 0..200,000 streamed in order, then 930,001..=1,000,000 scrambled.
-    let mut batches: Vec<_> = (0..200_000)
-        .step_by(70_000)
-        .map(|s| keyed_batch(&engine, s..(s + 70_000).min(200_000)))
-        .collect();
-    batches.push(keyed_batch(
-        &engine,
-        (0..70_000).map(|i| 1_000_000 - (i * 7_919) % 70_000),
-    ));
-    engine.load("db", "k", batches).unwrap();
+    load_ordered_then_scrambled(&engine);
     assert_eq!(row_group_ids(&engine, "db", "k").len(), 2);
     let snapshot = engine.snapshot();
     for (low, high, expected) in [
