@@ -1207,30 +1207,27 @@ where
             }
             Ok(true)
         };
-        // Small batches are gathered until SPLIT_ROWS_MIN rows, in arrival order.
+        // Small batches are gathered until SPLIT_ROWS_MIN rows, in arrival order, then sent as
+        // one.
         let mut small: Vec<RecordBatch> = Vec::new();
         let mut small_rows = 0;
-        let gather = |small: &mut Vec<RecordBatch>| -> Result<Option<RecordBatch>> {
-            Ok(match small.len() {
-                0 => None,
-                1 => small.pop(),
-                _ => {
-                    let batch = concat_batches(table.schema.arrow_schema(), small.iter())?;
-                    small.clear();
-                    Some(batch)
-                }
-            })
+        let send_small = |small: &mut Vec<RecordBatch>, splitter: &mut Splitter| -> Result<bool> {
+            let batch = match small.len() {
+                0 => return Ok(true),
+                1 => small.remove(0),
+                _ => concat_batches(table.schema.arrow_schema(), small.drain(..).as_slice())?,
+            };
+            dispatch(batch, splitter)
         };
+        let mut stopped = false;
         for batch in batches {
             let step = batch.and_then(|b| conform(table, b)).and_then(|b| {
                 if b.num_rows() >= SPLIT_ROWS_MIN {
+                    // A big batch goes as it is, after the small ones before it.
                     small_rows = 0;
-                    if let Some(g) = gather(&mut small)?
-                        && !dispatch(g, &mut splitter)?
-                    {
-                        return Ok(false);
-                    }
-                    return dispatch(b, &mut splitter);
+                    return Ok(
+                        send_small(&mut small, &mut splitter)? && dispatch(b, &mut splitter)?
+                    );
                 }
                 small_rows += b.num_rows();
                 small.push(b);
@@ -1238,28 +1235,25 @@ where
                     return Ok(true);
                 }
                 small_rows = 0;
-                match gather(&mut small)? {
-                    Some(b) => dispatch(b, &mut splitter),
-                    None => Ok(true),
-                }
+                send_small(&mut small, &mut splitter)
             });
             match step {
                 Ok(true) => {}
-                Ok(false) => break,
+                Ok(false) => {
+                    stopped = true;
+                    break;
+                }
                 Err(e) => {
                     error = Some(e);
                     break;
                 }
             }
         }
-        if error.is_none() {
-            let last = gather(&mut small).and_then(|b| match b {
-                Some(b) => dispatch(b, &mut splitter),
-                None => Ok(true),
-            });
-            if let Err(e) = last {
-                error = Some(e);
-            }
+        if error.is_none()
+            && !stopped
+            && let Err(e) = send_small(&mut small, &mut splitter)
+        {
+            error = Some(e);
         }
         drop(senders);
         let mut all = Vec::with_capacity(workers);
