@@ -1,9 +1,10 @@
 //! The BACKUP job: checks at submission, then PENDING → SNAPSHOTING (pin one engine snapshot)
 //! → UPLOAD_SNAPSHOT (lock the repository, clear a partial folder) → UPLOADING (copy data files
-//! not yet in the repository, several at a time, checking size and CRC-32C; then one sync makes
-//! them all durable) → SAVE_META
-//! (`meta.json`, created only if absent: claims the name) → UPLOAD_INFO (the info file, created
-//! only if absent, which commits the snapshot) → FINISHED. The same on a directory and on S3.
+//! not yet in the repository, several at a time, checking size and CRC-32C; `meta.json` and the
+//! info file are staged alongside, invisible) → SAVE_META (one sync makes the copies durable,
+//! then `meta.json` is created only if absent: claims the name) → UPLOAD_INFO (the info file,
+//! created only if absent, which commits the snapshot) → FINISHED. The same on a directory and
+//! on S3.
 //!
 //! Invariant: if the job does not finish, the folder it claimed is removed (info file first), so
 //! nothing is listed OK and the name can be reused. Data files it added stay until a sweep;
@@ -377,16 +378,9 @@ fn upload(
     // S3, which has no lock) another writer has just claimed the name and is committing.
     store.remove_leftover(&prefix).map_err(exists)?;
 
-    ctx.enter(JobState::Uploading)?;
-    // Opened before the first upload, so its sync reports every write-back error since.
-    let writes = store.begin_writes()?;
-    let list: Vec<&Upload> = uploads.values().collect();
-    repository::parallel_each(store.parallelism(), &list, |u, stopped| {
-        upload_one(ctx, &**store, &*writes, u, stopped)
-    })?;
-    ctx.stamp(|r, now| r.transfer_finished_time_ms = Some(now));
-
-    ctx.enter(JobState::SaveMeta)?;
+    // The two small objects are known before any data file is copied: they are staged (written
+    // to temporary names, invisible) by one more thread alongside the copies. Staging is a
+    // folder's and two files' creation, latency more than work, and it was most of SAVE_META.
     let meta_key = format!("{prefix}{META_FILE}");
     let meta_bytes = encode_json(&store.display(&meta_key), meta)?;
     let info_key = format!("{prefix}{}", info_file_name(timestamp));
@@ -405,9 +399,39 @@ fn upload(
         checksum: String::new(),
     };
     let info_bytes = info.encode()?;
-    // meta.json claims the snapshot name: created only if absent, against another writer.
-    writes.create_once(&meta_key, &meta_bytes)?;
-    writes.prepare_commit(&info_key, &info_bytes)?;
+
+    ctx.enter(JobState::Uploading)?;
+    // Opened before the first upload, so its sync reports every write-back error since.
+    let writes = store.begin_writes()?;
+    // meta.json claims the snapshot name: created only if absent, against another writer (at
+    // the sync below); the info file commits.
+    let stage = || -> Result<()> {
+        writes.create_once(&meta_key, &meta_bytes)?;
+        writes.prepare_commit(&info_key, &info_bytes)
+    };
+    let list: Vec<&Upload> = uploads.values().collect();
+    let copy = || {
+        repository::parallel_each(store.parallelism(), &list, |u, stopped| {
+            upload_one(ctx, &**store, &*writes, u, stopped)
+        })
+    };
+    if store.parallelism() > 1 {
+        let (staged, copied) = std::thread::scope(|s| {
+            let staging = s.spawn(stage);
+            let copied = copy();
+            (staging.join(), copied)
+        });
+        copied?;
+        staged.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    } else {
+        // With one file in flight the steps keep one order: the same storage operations, in
+        // the same sequence, from run to run.
+        stage()?;
+        copy()?;
+    }
+    ctx.stamp(|r, now| r.transfer_finished_time_ms = Some(now));
+
+    ctx.enter(JobState::SaveMeta)?;
     // Every file meta.json names is durable before meta.json is: those copied now, and those
     // found present, which an earlier job may have renamed into place without reaching its
     // own sync. Then the claim.

@@ -237,6 +237,21 @@ pub(crate) fn prepare_fs_location(
     Ok(())
 }
 
+/// Creates a directory repository's 256 data folders (`data/00` to `data/ff`, see
+/// [`data_path`]) and makes their names durable, so that a backup creates only its files.
+/// Creating a directory cost 0.2 to 1.4 ms on this machine's ext4, several times a file's
+/// creation, and an incremental backup's few new files each landed in a folder not yet there.
+/// Folders already present are kept; a repository without them still works, as a backup
+/// creates a missing folder itself.
+pub(crate) fn prepare_data_dirs(storage: &dyn Storage, location: &str) -> Result<()> {
+    let data = location_path(location).join(DATA_DIR);
+    for prefix in 0..=255u8 {
+        storage.create_dir_all(&data.join(format!("{prefix:02x}")))?;
+    }
+    storage.sync_dir(&data)?;
+    Ok(storage.sync_dir(&location_path(location))?)
+}
+
 /// Prepares a store as a repository: proves it is reachable, adopts an existing marker or
 /// writes a new one, and (unless read-only) proves it is writable. Returns the creation time
 /// to show. Wrong credentials or a missing bucket fail here, not at the first backup.

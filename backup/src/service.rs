@@ -284,6 +284,9 @@ impl Backups {
         }
         let store = self.inner.open_store(location, &properties)?;
         let create_time_ms = repository::init_location(&*store, name, location, read_only)?;
+        if !read_only && crate::store::parse_s3_location(location).is_none() {
+            repository::prepare_data_dirs(&**self.inner.engine.storage(), location)?;
+        }
         let def = RepositoryDef {
             id: self.inner.engine.allocate_ids(1),
             name: name.to_string(),

@@ -114,6 +114,58 @@ fn a_failure_at_each_backup_operation_leaves_no_good_snapshot_when_files_share_f
     backup_fault_sweep(SHARED_EVERY_FILE);
 }
 
+/// Several files in flight, and `meta.json` and the info file staged alongside the copies: the
+/// n-th operation differs from run to run, so this checks the outcome of each, not which fails.
+#[test]
+fn a_failure_at_each_operation_of_a_parallel_backup_leaves_no_good_snapshot_behind() {
+    let (_data, repos, storage, engine) = faulty_shop();
+    let b = open_with(&engine, BackupsOptions::default());
+    repo_at(&b, "probe", &repos.path().join("probe"));
+    storage.arm(None);
+    backup_ok(&b, "shop", "snap", "probe", vec![]);
+    let ops = storage.log().len() as u64;
+    let mut failed = 0;
+    for n in 0..ops {
+        let name = format!("p{n}");
+        storage.arm(None);
+        repo_at(&b, &name, &repos.path().join(&name));
+        storage.arm(Some((n, KINDS[n as usize % KINDS.len()])));
+        let id = b
+            .backup("shop", "snap", &name, vec![], BTreeMap::new())
+            .unwrap();
+        let state = b.wait(id, WAIT);
+        storage.arm(None);
+        let listed = b.list_snapshots(&name).unwrap();
+        match state {
+            Some(JobState::Finished) => {
+                assert_eq!(listed.len(), 1, "op {n}");
+                assert_eq!(listed[0].status, "OK", "op {n}");
+                assert!(
+                    b.verify(&name, "snap", None, true).unwrap().is_ok(),
+                    "op {n}"
+                );
+            }
+            Some(JobState::Cancelled) => {
+                failed += 1;
+                assert!(
+                    listed.iter().all(|s| s.status != "OK"),
+                    "op {n}: {listed:?}"
+                );
+                let id = b
+                    .backup("shop", "snap", &name, vec![], BTreeMap::new())
+                    .unwrap();
+                assert_eq!(b.wait(id, WAIT), Some(JobState::Finished), "op {n}");
+                assert!(
+                    b.verify(&name, "snap", None, true).unwrap().is_ok(),
+                    "op {n}"
+                );
+            }
+            other => panic!("op {n}: {other:?}"),
+        }
+    }
+    assert!(failed > 10, "only {failed} of {ops} faults failed the job");
+}
+
 fn backup_fault_sweep(flushes: Flushes) {
     let (_data, repos, storage, engine) = faulty_shop();
     let source = engine.snapshot();
@@ -186,6 +238,43 @@ fn backup_fault_sweep(flushes: Flushes) {
     assert_eq!(
         rows(&engine, &engine.snapshot(), "shop", "sales"),
         rows(&engine, &source, "shop", "sales")
+    );
+}
+
+#[test]
+fn create_repository_makes_the_data_folders_and_a_repository_without_them_still_works() {
+    let (_data, repos, _storage, engine) = faulty_shop();
+    let b = open_serial(&engine);
+    let root = repos.path().join("r");
+    repo_at(&b, "r", &root);
+    let folders: Vec<String> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders.len(), 256, "{folders:?}");
+    assert!(
+        folders
+            .iter()
+            .all(|f| f.len() == 2 && u8::from_str_radix(f, 16).is_ok())
+    );
+
+    // A backup's files go into them.
+    backup_ok(&b, "shop", "full", "r", vec![]);
+    let files = data_objects(&b, "r");
+    assert!(!files.is_empty());
+    assert_eq!(std::fs::read_dir(root.join("data")).unwrap().count(), 256);
+
+    // A repository without them (removed, or made by another tool) still takes backups: a
+    // backup makes the folders its files need, and the snapshot restores.
+    let bare = repos.path().join("bare");
+    repo_at(&b, "bare", &bare);
+    std::fs::remove_dir_all(bare.join("data")).unwrap();
+    backup_ok(&b, "shop", "again", "bare", vec![]);
+    assert!(b.verify("bare", "again", None, true).unwrap().is_ok());
+    restore_ok(&b, "copy", "again", "bare", vec![]);
+    assert_eq!(
+        rows(&engine, &engine.snapshot(), "copy", "sales"),
+        rows(&engine, &engine.snapshot(), "shop", "sales")
     );
 }
 
