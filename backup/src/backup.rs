@@ -378,36 +378,36 @@ fn upload(
     // S3, which has no lock) another writer has just claimed the name and is committing.
     store.remove_leftover(&prefix).map_err(exists)?;
 
-    // The two small objects are known before any data file is copied: they are staged (written
-    // to temporary names, invisible) by one more thread alongside the copies. Staging is a
-    // folder's and two files' creation, latency more than work, and it was most of SAVE_META.
-    let meta_key = format!("{prefix}{META_FILE}");
-    let meta_bytes = encode_json(&store.display(&meta_key), meta)?;
-    let info_key = format!("{prefix}{}", info_file_name(timestamp));
-    let info = SnapshotInfo {
-        format_version: FORMAT_VERSION,
-        snapshot: plan.snapshot.clone(),
-        database: plan.db.clone(),
-        backup_time_ms: plan.create_time_ms,
-        backup_timestamp: timestamp.to_string(),
-        objects,
-        file_count,
-        data_bytes,
-        row_count,
-        meta_size: meta_bytes.len() as u64,
-        meta_blake3: blake3::hash(&meta_bytes).to_hex().to_string(),
-        checksum: String::new(),
-    };
-    let info_bytes = info.encode()?;
-
     ctx.enter(JobState::Uploading)?;
     // Opened before the first upload, so its sync reports every write-back error since.
     let writes = store.begin_writes()?;
-    // meta.json claims the snapshot name: created only if absent, against another writer (at
-    // the sync below); the info file commits.
+    // The two small objects are known before any data file is copied: they are encoded and
+    // staged (written to temporary names, invisible) by one more thread alongside the copies.
+    // Staging is a folder's and two files' creation, latency more than work, and with the
+    // encoding it was most of SAVE_META. meta.json claims the snapshot name: created only if
+    // absent, against another writer (at the sync below); the info file commits.
     let stage = || -> Result<()> {
+        let meta_key = format!("{prefix}{META_FILE}");
+        let meta_bytes = encode_json(&store.display(&meta_key), meta)?;
+        let info = SnapshotInfo {
+            format_version: FORMAT_VERSION,
+            snapshot: plan.snapshot.clone(),
+            database: plan.db.clone(),
+            backup_time_ms: plan.create_time_ms,
+            backup_timestamp: timestamp.to_string(),
+            objects,
+            file_count,
+            data_bytes,
+            row_count,
+            meta_size: meta_bytes.len() as u64,
+            meta_blake3: blake3::hash(&meta_bytes).to_hex().to_string(),
+            checksum: String::new(),
+        };
         writes.create_once(&meta_key, &meta_bytes)?;
-        writes.prepare_commit(&info_key, &info_bytes)
+        writes.prepare_commit(
+            &format!("{prefix}{}", info_file_name(timestamp)),
+            &info.encode()?,
+        )
     };
     let list: Vec<&Upload> = uploads.values().collect();
     let copy = || {
