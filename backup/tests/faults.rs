@@ -124,46 +124,51 @@ fn a_failure_at_each_operation_of_a_parallel_backup_leaves_no_good_snapshot_behi
     storage.arm(None);
     backup_ok(&b, "shop", "snap", "probe", vec![]);
     let ops = storage.log().len() as u64;
-    let mut failed = 0;
-    for n in 0..ops {
-        let name = format!("p{n}");
-        storage.arm(None);
-        repo_at(&b, &name, &repos.path().join(&name));
-        storage.arm(Some((n, KINDS[n as usize % KINDS.len()])));
-        let id = b
-            .backup("shop", "snap", &name, vec![], BTreeMap::new())
-            .unwrap();
-        let state = b.wait(id, WAIT);
-        storage.arm(None);
-        let listed = b.list_snapshots(&name).unwrap();
-        match state {
-            Some(JobState::Finished) => {
-                assert_eq!(listed.len(), 1, "op {n}");
-                assert_eq!(listed[0].status, "OK", "op {n}");
-                assert!(
-                    b.verify(&name, "snap", None, true).unwrap().is_ok(),
-                    "op {n}"
-                );
-            }
-            Some(JobState::Cancelled) => {
-                failed += 1;
-                assert!(
-                    listed.iter().all(|s| s.status != "OK"),
-                    "op {n}: {listed:?}"
-                );
-                let id = b
-                    .backup("shop", "snap", &name, vec![], BTreeMap::new())
-                    .unwrap();
-                assert_eq!(b.wait(id, WAIT), Some(JobState::Finished), "op {n}");
-                assert!(
-                    b.verify(&name, "snap", None, true).unwrap().is_ok(),
-                    "op {n}"
-                );
-            }
-            other => panic!("op {n}: {other:?}"),
-        }
-    }
+    let failed = (0..ops)
+        .filter(|&n| {
+            let name = format!("p{n}");
+            storage.arm(None);
+            repo_at(&b, &name, &repos.path().join(&name));
+            faulty_backup(&b, &storage, &name, n) == JobState::Cancelled
+        })
+        .count();
     assert!(failed > 10, "only {failed} of {ops} faults failed the job");
+}
+
+/// A backup of `shop` into the new repository `name` with the `n`-th storage operation failing:
+/// it either finished with a snapshot listed OK that verifies, or was cancelled with none listed
+/// OK and the name free again. Returns how it ended.
+fn faulty_backup(b: &Backups, storage: &FaultyStorage, name: &str, n: u64) -> JobState {
+    storage.arm(Some((n, KINDS[n as usize % KINDS.len()])));
+    let id = b
+        .backup("shop", "snap", name, vec![], BTreeMap::new())
+        .unwrap();
+    let state = b.wait(id, WAIT);
+    storage.arm(None);
+    let listed = b.list_snapshots(name).unwrap();
+    match state {
+        Some(JobState::Finished) => {
+            assert_eq!(listed.len(), 1, "op {n}");
+            assert_eq!(listed[0].status, "OK", "op {n}");
+        }
+        Some(JobState::Cancelled) => {
+            assert!(
+                listed.iter().all(|s| s.status != "OK"),
+                "op {n}: {listed:?}"
+            );
+            // The name is free again.
+            let id = b
+                .backup("shop", "snap", name, vec![], BTreeMap::new())
+                .unwrap();
+            assert_eq!(b.wait(id, WAIT), Some(JobState::Finished), "op {n}");
+        }
+        other => panic!("op {n}: {other:?}"),
+    }
+    assert!(
+        b.verify(name, "snap", None, true).unwrap().is_ok(),
+        "op {n}"
+    );
+    state.unwrap()
 }
 
 fn backup_fault_sweep(flushes: Flushes) {
@@ -192,40 +197,13 @@ fn backup_fault_sweep(flushes: Flushes) {
         storage.arm(None);
         repo_at(&b, &name, &repos.path().join(&name));
         let seq = engine.snapshot().seq;
-        storage.arm(Some((n, KINDS[n as usize % KINDS.len()])));
-        let id = b
-            .backup("shop", "snap", &name, vec![], BTreeMap::new())
-            .unwrap();
-        let state = b.wait(id, WAIT);
-        storage.arm(None);
-        let listed = b.list_snapshots(&name).unwrap();
-        match state {
-            Some(JobState::Finished) => {
-                assert!(
-                    !on_repository[n as usize],
-                    "op {n} {:?} failed but the job finished",
-                    log[n as usize]
-                );
-                assert_eq!(listed.len(), 1);
-                assert_eq!(listed[0].status, "OK", "op {n}");
-                assert!(
-                    b.verify(&name, "snap", None, true).unwrap().is_ok(),
-                    "op {n}"
-                );
-            }
-            Some(JobState::Cancelled) => {
-                failed += 1;
-                assert!(
-                    listed.iter().all(|s| s.status != "OK"),
-                    "op {n}: {listed:?}"
-                );
-                // The name is free again.
-                let id = b
-                    .backup("shop", "snap", &name, vec![], BTreeMap::new())
-                    .unwrap();
-                assert_eq!(b.wait(id, WAIT), Some(JobState::Finished), "op {n}");
-            }
-            other => panic!("op {n}: {other:?}"),
+        match faulty_backup(&b, &storage, &name, n) {
+            JobState::Finished => assert!(
+                !on_repository[n as usize],
+                "op {n} {:?} failed but the job finished",
+                log[n as usize]
+            ),
+            _ => failed += 1,
         }
         // The engine is untouched.
         assert_eq!(engine.snapshot().seq, seq, "op {n}");
