@@ -386,7 +386,7 @@ fn upload(
     // Staging is a folder's and two files' creation, latency more than work, and with the
     // encoding it was most of SAVE_META. meta.json claims the snapshot name: created only if
     // absent, against another writer (at the sync below); the info file commits.
-    let stage = || -> Result<()> {
+    let stage_objects = || -> Result<()> {
         let meta_key = format!("{prefix}{META_FILE}");
         let meta_bytes = encode_json(&store.display(&meta_key), meta)?;
         let info = SnapshotInfo {
@@ -409,10 +409,26 @@ fn upload(
             &info.encode()?,
         )
     };
+    let stage_failed = std::sync::atomic::AtomicBool::new(false);
+    let stage = || -> Result<()> {
+        let staged = stage_objects();
+        if staged.is_err() {
+            stage_failed.store(true, Ordering::Relaxed);
+        }
+        staged
+    };
     let list: Vec<&Upload> = uploads.values().collect();
     let copy = || {
         repository::parallel_each(store.parallelism(), &list, |u, stopped| {
-            upload_one(ctx, &**store, &*writes, u, stopped)
+            // A failed staging stops the copy: the backup cannot commit.
+            let stopped = || {
+                if stage_failed.load(Ordering::Relaxed) {
+                    return Err(BackupError::Cancelled);
+                }
+                stopped()
+            };
+            stopped()?;
+            upload_one(ctx, &**store, &*writes, u, &stopped)
         })
     };
     if store.parallelism() > 1 {
@@ -421,8 +437,9 @@ fn upload(
             let copied = copy();
             (staging.join(), copied)
         });
-        copied?;
+        // The staging's error first: the copy may have stopped because of it.
         staged.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        copied?;
     } else {
         // With one file in flight the steps keep one order: the same storage operations, in
         // the same sequence, from run to run.
