@@ -1630,32 +1630,42 @@ impl<'a> TabletWriters<'a> {
         Ok(())
     }
 
-    /// Encodes a streaming tablet's gathered pieces into its row group in progress.
-    fn write_stream(&mut self, key: (usize, u32)) -> Result<()> {
-        let engine = self.engine;
-        let table = self.table;
+    /// Takes a tablet's gathered pieces, puts them in writing order with `arrange` (told whether
+    /// the tablet's file is open yet) and encodes them into its writer, which the first rows
+    /// open. `false` if nothing was gathered.
+    fn encode_gathered(
+        &mut self,
+        key: (usize, u32),
+        arrange: impl FnOnce(Vec<RecordBatch>, bool) -> Result<Vec<RecordBatch>>,
+    ) -> Result<bool> {
         let Some(state) = self.tablets.get_mut(&key) else {
-            return Ok(());
+            return Ok(false);
         };
-        let mut run = state.take_run(&mut self.held_bytes);
+        let run = state.take_run(&mut self.held_bytes);
         if run.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        if state.writer.is_none() && run.len() > 1 {
-            // The file's encodings are chosen from its first batch: all the rows gathered.
-            run = vec![concat_batches(table.schema.arrow_schema(), &run)?];
-        }
-        let w = open_writer(engine, table, key, state, &run[0])?;
+        let run = arrange(run, state.writer.is_some())?;
+        let w = open_writer(self.engine, self.table, key, state, &run[0])?;
         for piece in &run {
             w.write(piece)?;
         }
-        drop(run);
-        let in_progress = w.memory_size();
-        let full = w.row_count() >= SEGMENT_ROWS_MAX;
-        self.held_bytes = self.held_bytes - state.writer_bytes + in_progress;
-        state.writer_bytes = in_progress;
-        if full && let Some(w) = state.writer.take() {
-            let (meta, file) = w.finish_unsynced(&table.schema)?;
+        Ok(true)
+    }
+
+    /// Finishes a tablet's segment (and its row group in progress) once it has
+    /// [`SEGMENT_ROWS_MAX`] rows.
+    fn finish_if_full(&mut self, key: (usize, u32)) -> Result<()> {
+        let Some(state) = self.tablets.get_mut(&key) else {
+            return Ok(());
+        };
+        if state
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.row_count() >= SEGMENT_ROWS_MAX)
+            && let Some(w) = state.writer.take()
+        {
+            let (meta, file) = w.finish_unsynced(&self.table.schema)?;
             state.finished.push(meta);
             self.unsynced.push(file);
             self.held_bytes -= state.writer_bytes;
@@ -1664,41 +1674,53 @@ impl<'a> TabletWriters<'a> {
         Ok(())
     }
 
+    /// Encodes a streaming tablet's gathered pieces into its row group in progress.
+    fn write_stream(&mut self, key: (usize, u32)) -> Result<()> {
+        let table = self.table;
+        let written = self.encode_gathered(key, |run, open| {
+            if !open && run.len() > 1 {
+                // The file's encodings are chosen from its first batch: all the rows gathered.
+                return Ok(vec![concat_batches(table.schema.arrow_schema(), &run)?]);
+            }
+            Ok(run)
+        })?;
+        if !written {
+            return Ok(());
+        }
+        if let Some(state) = self.tablets.get_mut(&key)
+            && let Some(w) = &state.writer
+        {
+            let in_progress = w.memory_size();
+            self.held_bytes = self.held_bytes - state.writer_bytes + in_progress;
+            state.writer_bytes = in_progress;
+        }
+        self.finish_if_full(key)
+    }
+
     /// Sorts a sorting tablet's gathered rows by the key columns and writes them as one row
     /// group.
     fn write_run(&mut self, key: (usize, u32)) -> Result<()> {
-        let engine = self.engine;
         let table = self.table;
-        let Some(state) = self.tablets.get_mut(&key) else {
+        let key_columns = self.key_columns.clone();
+        let written = self.encode_gathered(key, |mut run, _| {
+            // Pieces already in key order are written as they are; otherwise the run is
+            // gathered into one batch and sorted.
+            if !run_in_order(&run, &key_columns) {
+                let batch = match run.len() {
+                    1 => run.remove(0),
+                    _ => concat_batches(table.schema.arrow_schema(), &run)?,
+                };
+                run = vec![sort_by_key(batch, &key_columns)?];
+            }
+            Ok(run)
+        })?;
+        if !written {
             return Ok(());
-        };
-        let mut run = state.take_run(&mut self.held_bytes);
-        if run.is_empty() {
-            return Ok(());
         }
-        // Pieces already in key order are written as they are; otherwise the run is gathered
-        // into one batch and sorted.
-        if !run_in_order(&run, &self.key_columns) {
-            let batch = match run.len() {
-                1 => run.remove(0),
-                _ => concat_batches(table.schema.arrow_schema(), &run)?,
-            };
-            run = vec![sort_by_key(batch, &self.key_columns)?];
+        if let Some(w) = self.tablets.get_mut(&key).and_then(|s| s.writer.as_mut()) {
+            w.end_row_group()?;
         }
-        let w = open_writer(engine, table, key, state, &run[0])?;
-        for piece in &run {
-            w.write(piece)?;
-        }
-        drop(run);
-        w.end_row_group()?;
-        if w.row_count() >= SEGMENT_ROWS_MAX
-            && let Some(w) = state.writer.take()
-        {
-            let (meta, file) = w.finish_unsynced(&table.schema)?;
-            state.finished.push(meta);
-            self.unsynced.push(file);
-        }
-        Ok(())
+        self.finish_if_full(key)
     }
 
     /// Writes everything held and finishes every open segment (fsyncs are left to the caller,

@@ -7,10 +7,16 @@ use common::*;
 use shale_engine::*;
 use std::sync::Arc;
 
-fn setup() -> (tempfile::TempDir, Engine) {
+/// An engine in a new directory, with an empty database `db`.
+fn empty_db() -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     engine.create_database("db").unwrap();
+    (dir, engine)
+}
+
+fn setup() -> (tempfile::TempDir, Engine) {
+    let (dir, engine) = empty_db();
     engine
         .create_table("db", sales_definition("sales"))
         .unwrap();
@@ -409,9 +415,7 @@ fn partitions_are_checked_added_and_dropped() {
 
 #[test]
 fn list_partitions_route_by_value() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    engine.create_database("db").unwrap();
+    let (_dir, engine) = empty_db();
     let mut def = sales_definition("t");
     def.partitioning = Partitioning::List {
         column: "region".into(),
@@ -503,9 +507,7 @@ fn compaction_merges_rowsets_and_keeps_rows() {
 #[test]
 fn every_column_type_round_trips() {
     use arrow::array::*;
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    engine.create_database("db").unwrap();
+    let (_dir, engine) = empty_db();
     let types = [
         "BOOLEAN",
         "TINYINT",
@@ -572,9 +574,7 @@ fn loads_sort_segments_by_key_and_key_ranges_skip_pages() {
     use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
     use arrow::datatypes::Int64Type;
     use std::sync::Arc;
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    engine.create_database("db").unwrap();
+    let (_dir, engine) = empty_db();
     let def = TableDefinition::new(
         "k",
         vec![
@@ -722,9 +722,7 @@ fn segment_codecs(
 
 #[test]
 fn the_compression_property_chooses_the_codec_of_new_segments_lz4_by_default() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    engine.create_database("db").unwrap();
+    let (_dir, engine) = empty_db();
     // Bit-packed deltas (the BIGINT key) are left uncompressed by the codecs without an entropy
     // coder, which find nothing in them.
     let cases = [
@@ -823,8 +821,9 @@ fn keyed_batch(engine: &Engine, ids: impl IntoIterator<Item = i64>) -> arrow::ar
     RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids)), Arc::new(v)]).unwrap()
 }
 
-fn keyed_table(engine: &Engine) {
-    engine.create_database("db").unwrap();
+/// An engine in a new directory with `db.k`: a BIGINT key `id` and a BIGINT `v`.
+fn keyed_table() -> (tempfile::TempDir, Engine) {
+    let (dir, engine) = empty_db();
     let def = TableDefinition::new(
         "k",
         vec![
@@ -833,6 +832,7 @@ fn keyed_table(engine: &Engine) {
         ],
     );
     engine.create_table("db", def).unwrap();
+    (dir, engine)
 }
 
 /// Loads into `db.k` ascending ids 0..200,000 in batches big enough to be split as they come,
@@ -856,9 +856,7 @@ fn load_ordered_then_scrambled(engine: &Engine) -> Vec<i64> {
 
 #[test]
 fn rows_in_key_order_stream_and_a_load_that_turns_unordered_keeps_every_row_group_sorted() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    keyed_table(&engine);
+    let (_dir, engine) = keyed_table();
     let mut loaded = load_ordered_then_scrambled(&engine);
 
     let groups = row_group_ids(&engine, "db", "k");
@@ -884,9 +882,7 @@ fn rows_in_key_order_stream_and_a_load_that_turns_unordered_keeps_every_row_grou
 fn tiny_batches_are_gathered_before_the_segment_chooses_its_encodings() {
     use parquet::basic::Encoding;
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    keyed_table(&engine);
+    let (_dir, engine) = keyed_table();
     // 3,000 batches of 10 rows: `v` takes 8 values, a dictionary's case, which the first
     // batch alone (10 distinct values) would not show.
     let schema = engine
@@ -940,9 +936,7 @@ fn tiny_batches_are_gathered_before_the_segment_chooses_its_encodings() {
 fn scans_of_segments_with_several_row_groups_prune_each_and_never_mix_them_in_a_batch() {
     use arrow::array::AsArray;
     use arrow::datatypes::Int64Type;
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
-    keyed_table(&engine);
+    let (_dir, engine) = keyed_table();
     // Two row groups: 0..200,000 streamed in order, then 930,001..=1,000,000 scrambled.
     load_ordered_then_scrambled(&engine);
     assert_eq!(row_group_ids(&engine, "db", "k").len(), 2);
